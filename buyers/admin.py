@@ -1,0 +1,411 @@
+"""The account manager's screens for buyers, campaigns, endpoints and caps."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from exchange.services import create_api_key
+
+from . import services
+from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
+from .models import Buyer, Campaign, Cap, CircuitState, Credential, Endpoint, MappingVersion
+
+
+class CredentialInline(admin.StackedInline):
+    model = Credential
+    form = CredentialForm
+    extra = 0
+    fields = [
+        "name",
+        "type",
+        "header_name",
+        "username",
+        "token_url",
+        "client_id",
+        "scope",
+        "secret",
+        "secret_env",
+    ]
+
+
+class BuyerCapInline(admin.TabularInline):
+    model = Cap
+    fk_name = "buyer"
+    extra = 0
+    fields = ["period", "max_leads", "max_spend"]
+    verbose_name = "buyer-wide cap"
+
+
+class CampaignInline(admin.TabularInline):
+    model = Campaign
+    extra = 0
+    fields = ["slug", "name", "vertical", "pricing_model", "priority", "is_active", "paused_reason"]
+    readonly_fields = ["paused_reason"]
+    show_change_link = True
+
+
+@admin.register(Buyer)
+class BuyerAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "is_active", "timezone", "return_window_days", "campaign_count"]
+    list_filter = ["is_active", "timezone"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [CampaignInline, CredentialInline, BuyerCapInline]
+    actions = ["create_buyer_key"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(n_campaigns=Count("campaigns"))
+
+    @admin.display(description="Campaigns", ordering="n_campaigns")
+    def campaign_count(self, obj: Any) -> int:
+        return obj.n_campaigns
+
+    @admin.action(description="Create a buyer API key (shown once)")
+    def create_buyer_key(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for buyer in queryset:
+            _, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
+            self.message_user(
+                request,
+                f"New key for {buyer}: {raw} — copy it now, it will not be shown again.",
+                messages.WARNING,
+            )
+
+
+class EndpointInline(admin.StackedInline):
+    """A campaign's ping and post endpoints; mappings are checked against the
+    campaign's vertical on save and every change of rules is versioned."""
+
+    model = Endpoint
+    form = EndpointForm
+    formset = EndpointFormSet
+    extra = 0
+    max_num = 2
+    fields = [
+        "kind",
+        ("url", "test_url"),
+        ("method", "format", "timeout_ms"),
+        "credential",
+        "headers",
+        "mapping",
+        "response",
+        "history",
+    ]
+    readonly_fields = ["history"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("credential")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "credential":
+            # Only the campaign's own buyer's credentials make sense here.
+            object_id = (
+                request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            )
+            buyer_id = (
+                Campaign.objects.filter(pk=object_id).values("buyer_id")[:1] if object_id else None
+            )
+            if buyer_id is not None:
+                kwargs["queryset"] = Credential.objects.filter(buyer_id__in=buyer_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Change history")
+    def history(self, endpoint: Endpoint) -> str:
+        if not endpoint.pk:
+            return "—"
+        latest = endpoint.versions.select_related("changed_by").first()
+        if latest is None:
+            return "no recorded version yet"
+        url = reverse("admin:buyers_mappingversion_changelist") + f"?endpoint={endpoint.pk}"
+        who = latest.changed_by or "an import"
+        return format_html(
+            'version {} by {} at {} — <a href="{}">all versions</a>',
+            latest.number,
+            who,
+            timezone.localtime(latest.changed_at).strftime("%Y-%m-%d %H:%M"),
+            url,
+        )
+
+
+class CampaignCapInline(admin.TabularInline):
+    model = Cap
+    fk_name = "campaign"
+    extra = 0
+    fields = ["period", "max_leads", "max_spend", "used_now"]
+    readonly_fields = ["used_now"]
+
+    @admin.display(description="Used in the current window")
+    def used_now(self, cap: Cap) -> str:
+        if not cap.pk:
+            return "—"
+        from django.utils import timezone
+
+        from .caps import usage
+
+        leads, spend = usage(cap, timezone.now())
+        limit = f"/ {cap.max_leads} leads" if cap.max_leads is not None else f"/ ${cap.max_spend}"
+        used = f"{leads} leads" if cap.max_leads is not None else f"${spend:.2f}"
+        return f"{used} {limit}"
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = [
+        "__str__",
+        "buyer",
+        "vertical",
+        "pricing_model",
+        "price_display",
+        "priority",
+        "is_active",
+        "paused_reason",
+        "circuits",
+    ]
+    list_filter = ["is_active", "pricing_model", "vertical", "buyer"]
+    list_select_related = ["buyer", "vertical"]
+    search_fields = ["slug", "name", "buyer__name"]
+    autocomplete_fields = ["buyer"]
+    inlines = [EndpointInline, CampaignCapInline]
+    actions = ["resume"]
+    fieldsets = [
+        (None, {"fields": ["buyer", "vertical", "slug", "name", "is_active", "paused_reason"]}),
+        ("Pricing", {"fields": ["pricing_model", "fixed_price", "min_bid", "priority"]}),
+        (
+            "Targeting",
+            {
+                "fields": [
+                    "filters",
+                    "schedule",
+                    "require_trustedform",
+                    "require_jornaya",
+                    "dedupe_days",
+                ]
+            },
+        ),
+        (
+            "Delivery",
+            {"fields": ["max_attempts", "retry_backoff", "max_timeout_rate", "max_p95_latency_ms"]},
+        ),
+        ("Health now", {"fields": ["cap_usage", "circuit_status", "test_console"]}),
+    ]
+    readonly_fields = ["paused_reason", "cap_usage", "circuit_status", "test_console"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("endpoints__circuit")
+
+    def get_urls(self) -> list[URLPattern]:
+        from .console import console_view
+
+        def view(request: HttpRequest, object_id: str) -> HttpResponse:
+            return console_view(self, request, object_id)
+
+        console = path(
+            "<path:object_id>/test-lead/",
+            self.admin_site.admin_view(view),
+            name="buyers_campaign_test_lead",
+        )
+        return [console, *super().get_urls()]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Endpoint:
+            super().save_formset(request, form, formset, change)
+            return
+        endpoints = formset.save(commit=False)
+        for endpoint in formset.deleted_objects:
+            endpoint.delete()
+        for endpoint in endpoints:
+            # The service records a MappingVersion by this user when the rules changed.
+            services.save_endpoint(endpoint, changed_by=request.user)
+        formset.save_m2m()
+
+    @admin.display(description="Circuits")
+    def circuits(self, obj: Campaign) -> str:
+        states = [
+            f"{e.kind} {e.circuit.status}"
+            for e in obj.endpoints.all()
+            if hasattr(e, "circuit") and e.circuit.status != "closed"
+        ]
+        return ", ".join(states) or "closed"
+
+    @admin.display(description="Cap usage (current windows)")
+    def cap_usage(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        from .caps import usage
+
+        now = timezone.now()
+        rows = []
+        for owner, caps in (("campaign", obj.caps.all()), ("buyer", obj.buyer.caps.all())):
+            for cap in caps:
+                leads, spend = usage(cap, now, obj.buyer.timezone)
+                rows.append((owner, cap.period, *_cap_use(cap, leads, spend)))
+        if not rows:
+            return "no caps"
+        return format_html(
+            "<table><tr><th>Cap of</th><th>Per</th><th>Used</th><th>Limit</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description="Circuit breakers")
+    def circuit_status(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        rows = []
+        for endpoint in obj.endpoints.select_related("circuit"):
+            state = getattr(endpoint, "circuit", None)
+            if state is None or state.status == "closed":
+                failures = state.consecutive_failures if state else 0
+                rows.append((endpoint.kind, "closed", f"{failures} consecutive failures"))
+            else:
+                retry = (
+                    timezone.localtime(state.retry_at).strftime("%H:%M:%S")
+                    if state.retry_at
+                    else "—"
+                )
+                rows.append((endpoint.kind, state.status, f"next probe at {retry}"))
+        if not rows:
+            return "no endpoints"
+        return format_html_join("", "<div>{}: {} ({})</div>", rows)
+
+    @admin.display(description="Test console")
+    def test_console(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "save the campaign first"
+        url = reverse("admin:buyers_campaign_test_lead", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Send test lead</a>', url)
+
+    @admin.display(description="Price")
+    def price_display(self, obj: Campaign) -> str:
+        if obj.pricing_model == "fixed":
+            return f"${obj.fixed_price}"
+        return f"bid ≥ ${obj.min_bid}"
+
+    @admin.action(description="Resume paused campaigns")
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = services.resume_campaigns(queryset)
+        self.message_user(request, f"Resumed {count} campaign(s).")
+
+
+def _cap_use(cap: Cap, leads: int, spend: Any) -> tuple[str, str]:
+    """(used, limit) of a cap, in what it limits."""
+    used, limit = [], []
+    if cap.max_leads is not None:
+        used.append(f"{leads} leads")
+        limit.append(f"{cap.max_leads} leads")
+    if cap.max_spend is not None:
+        used.append(f"${spend:.2f}")
+        limit.append(f"${cap.max_spend}")
+    return " and ".join(used), " and ".join(limit)
+
+
+@admin.register(CircuitState)
+class CircuitStateAdmin(admin.ModelAdmin):
+    """Every endpoint's breaker, shared by all processes, with its recent history."""
+
+    list_display = [
+        "endpoint",
+        "status",
+        "consecutive_failures",
+        "opened_at",
+        "retry_at",
+        "updated_at",
+    ]
+    list_filter = ["status", "endpoint__kind"]
+    list_select_related = ["endpoint__campaign"]
+    search_fields = ["endpoint__campaign__slug", "endpoint__url"]
+    fields = [
+        "endpoint",
+        "status",
+        "consecutive_failures",
+        "opened_at",
+        "retry_at",
+        "updated_at",
+        "history",
+    ]
+    readonly_fields = fields
+    actions = ["close_now"]
+    HISTORY_ROWS = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_close_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("buyers.change_circuitstate")
+
+    @admin.display(description="History (newest first)")
+    def history(self, obj: CircuitState) -> str:
+        from django.utils.html import format_html, format_html_join
+
+        from .models import CircuitEvent
+
+        events = CircuitEvent.objects.filter(endpoint_id=obj.endpoint_id)[: self.HISTORY_ROWS]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            ((e.at, e.from_status, e.to_status, e.reason) for e in events),
+        )
+        return format_html("<table><tr><th>At</th><th>Move</th><th>Why</th></tr>{}</table>", rows)
+
+    @admin.action(description="Close the selected circuits now", permissions=["close"])
+    def close_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from .circuits import close_circuits
+
+        by = request.user.get_username() or "an account manager"
+        self.message_user(request, f"Closed {close_circuits(queryset, by=by)} circuit(s).")
+
+
+@admin.register(MappingVersion)
+class MappingVersionAdmin(admin.ModelAdmin):
+    """The change history of endpoints' mappings and response rules: who, when, what."""
+
+    list_display = ["endpoint", "number", "changed_by", "changed_at"]
+    list_filter = ["endpoint__kind", "endpoint__campaign__buyer"]
+    list_select_related = ["endpoint__campaign", "changed_by"]
+    search_fields = ["endpoint__campaign__slug"]
+    date_hierarchy = "changed_at"
+    fields = ["endpoint", "number", "changed_by", "changed_at", "changes", "mapping", "response"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # history is not edited
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # The endpoint inline links here filtered to one endpoint.
+        return lookup == "endpoint" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="Changes from the previous version")
+    def changes(self, obj: MappingVersion) -> str:
+        previous = (
+            MappingVersion.objects.filter(endpoint_id=obj.endpoint_id, number__lt=obj.number)
+            .order_by("-number")
+            .first()
+        )
+        before = _pretty(previous) if previous else []
+        diff = difflib.unified_diff(
+            before,
+            _pretty(obj),
+            f"version {previous.number}" if previous else "nothing",
+            f"version {obj.number}",
+            lineterm="",
+        )
+        return format_html("<pre>{}</pre>", "\n".join(diff) or "no change")
+
+
+def _pretty(version: MappingVersion) -> list[str]:
+    document = {"mapping": version.mapping, "response": version.response}
+    return json.dumps(document, indent=2, ensure_ascii=False).splitlines()

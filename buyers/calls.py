@@ -1,0 +1,106 @@
+"""Building a call to a buyer's endpoint and reading its answer.
+
+Shared by the auction (pings), deliveries (posts) and the admin test console, so
+what the console shows is exactly what production sends.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .auth import CredentialError, auth_headers, masked_headers
+from .choices import BodyFormat, Outcome
+from .formats import encode_body, form_pairs
+from .response_rules import Answer
+from .transport import OutboundRequest, OutboundResponse
+
+SIMULATED_BID = Decimal("10.00")
+
+
+@dataclass(slots=True)
+class PreparedCall:
+    endpoint: Any  # config_cache.EndpointInfo
+    request: OutboundRequest | None
+    error: str = ""  # set when the call cannot be built (e.g. a missing secret)
+
+
+def prepare_call(
+    endpoint: Any,
+    values: Mapping[str, Any],
+    *,
+    test: bool = False,
+    idempotency_key: str = "",
+    timeout_ms: int | None = None,
+) -> PreparedCall:
+    """Map ``values`` with the endpoint's rules, encode, authenticate."""
+    payload = endpoint.map_lead(values)
+    url = endpoint.test_url if test and endpoint.test_url else endpoint.url
+    method = endpoint.method
+    if method == "GET":
+        query = urllib.parse.urlencode(form_pairs(payload))
+        url = f"{url}{'&' if '?' in url else '?'}{query}"
+        body, content_type = b"", ""
+    else:
+        body, content_type = encode_body(payload, endpoint.format or BodyFormat.JSON)
+    headers = {"Content-Type": content_type} if content_type else {}
+    headers.update(endpoint.headers)
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    try:
+        headers.update(auth_headers(endpoint.credential, body))
+    except CredentialError as exc:
+        return PreparedCall(endpoint, None, str(exc))
+    timeout = (timeout_ms or endpoint.timeout_ms) / 1000
+    return PreparedCall(endpoint, OutboundRequest(method, url, body, headers, timeout))
+
+
+def read_response(endpoint: Any, response: OutboundResponse) -> Answer:
+    """The outcome class and what the buyer said (price, reference, reason)."""
+    if response.error == "timeout":
+        return Answer.timeout()
+    if response.error:
+        return Answer.transport_error(response.detail)
+    assert response.status is not None
+    return endpoint.read_answer(response.status, response.content_type, response.body)
+
+
+def log_row(
+    prepared: PreparedCall,
+    response: OutboundResponse | None,
+    answer: Answer,
+    *,
+    pii: list[str],
+    **fields: Any,
+) -> dict[str, Any]:
+    """The fields of a TransactionLog row for this call, personal data masked."""
+    from leads.pii import scrub_text
+
+    request = prepared.request
+    body = request.body.decode("utf-8", "replace") if request else ""
+    return {
+        "method": request.method if request else prepared.endpoint.method,
+        "url": (request.url if request else prepared.endpoint.url)[:500],
+        "request_headers": masked_headers(request.headers, prepared.endpoint.credential)
+        if request
+        else {},
+        "request_body": scrub_text(body, pii)[:20000],
+        "status_code": response.status if response else None,
+        "response_body": scrub_text(response.body.decode("utf-8", "replace"), pii)[:20000]
+        if response
+        else "",
+        "outcome": answer.outcome,
+        "error": (answer.reason or (response.detail if response else prepared.error))[:300],
+        "duration_ms": round(response.elapsed_ms) if response else 0,
+        **fields,
+    }
+
+
+def simulated_answer(campaign: Any) -> Answer:
+    """A test-key lead sent to a campaign without a test URL: a plausible acceptance
+    (the fixed price, else 10.00 or the campaign's minimum bid if higher)."""
+    price = campaign.fixed_price or max(campaign.min_bid, SIMULATED_BID)
+    return Answer(Outcome.SIMULATED, price=price, reference="simulated")

@@ -1,0 +1,274 @@
+"""Circuit breakers per endpoint, shared by every web and worker process through the database.
+
+A circuit is ``closed`` (calls go through), ``open`` (calls are skipped until its
+``retry_at``) or ``half_open`` (exactly one caller claimed the probe with a conditional
+UPDATE; everyone else keeps skipping). It opens after ``CIRCUIT_FAILURES`` consecutive
+failures, or when failures make up ``CIRCUIT_FAILURE_RATIO`` of at least
+``CIRCUIT_MIN_CALLS`` calls within ``CIRCUIT_WINDOW_SECONDS`` (read from the transaction
+log). A successful probe closes it; a failed one opens it for another cool-down.
+
+Healthy traffic costs one indexed read per batch and no write: rows only change
+when something failed or a probe reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from .choices import CircuitStatus, Outcome
+from .models import CircuitEvent, CircuitState, Endpoint
+
+# A buyer that answered (even "no") is up; these mean it is not.
+FAILURE_OUTCOMES = frozenset(
+    {Outcome.TIMEOUT, Outcome.TRANSPORT_ERROR, Outcome.HTTP_ERROR, Outcome.BAD_RESPONSE}
+)
+NOT_A_CALL = frozenset({Outcome.CIRCUIT_OPEN, Outcome.SIMULATED})
+
+DEFAULTS = {
+    "CIRCUIT_FAILURES": 5,
+    "CIRCUIT_FAILURE_RATIO": 0.5,
+    "CIRCUIT_MIN_CALLS": 20,
+    "CIRCUIT_WINDOW_SECONDS": 60,
+    "CIRCUIT_COOL_DOWN_SECONDS": 30,
+}
+
+
+def limit(name: str) -> Any:
+    """A breaker setting from ``settings.SWITCHYARD``, or its default."""
+    return settings.SWITCHYARD.get(name, DEFAULTS[name])
+
+
+# --- asking ----------------------------------------------------------------------------
+
+
+def open_endpoints(endpoint_ids: Iterable[int]) -> set[int]:
+    """The endpoints to skip now (one query; a write only when a probe is due).
+
+    An endpoint whose cool-down has passed is let through for exactly one probe: the
+    caller whose conditional UPDATE claims it gets it off this list. A probe claim
+    lasts one cool-down, so a probe whose process died is taken over after it.
+    """
+    ids = list(endpoint_ids)
+    if not ids:
+        return set()
+    now = timezone.now()
+    rows = (
+        CircuitState.objects.filter(endpoint_id__in=ids)
+        .exclude(status=CircuitStatus.CLOSED)
+        .values_list("pk", "endpoint_id", "status", "retry_at")
+    )
+    blocked = set()
+    for pk, endpoint_id, status, retry_at in rows:
+        cooling = retry_at is not None and retry_at > now
+        if cooling or not _claim_probe(pk, endpoint_id, status, now):
+            blocked.add(endpoint_id)
+    return blocked
+
+
+def allows(endpoint_id: int) -> bool:
+    """May one call go to this endpoint now? Claims the probe when one is due."""
+    return endpoint_id not in open_endpoints([endpoint_id])
+
+
+def probe_at(endpoint_id: int) -> datetime | None:
+    """When an open circuit next lets a probe through (None when it is closed)."""
+    return (
+        CircuitState.objects.filter(endpoint_id=endpoint_id)
+        .exclude(status=CircuitStatus.CLOSED)
+        .values_list("retry_at", flat=True)
+        .first()
+    )
+
+
+def _claim_probe(pk: int, endpoint_id: int, status: str, now: datetime) -> bool:
+    cool_down = timedelta(seconds=limit("CIRCUIT_COOL_DOWN_SECONDS"))
+    with transaction.atomic():
+        claimed = CircuitState.objects.filter(
+            pk=pk,
+            status__in=(CircuitStatus.OPEN, CircuitStatus.HALF_OPEN),
+            retry_at__lte=now,
+        ).update(status=CircuitStatus.HALF_OPEN, retry_at=now + cool_down, updated_at=now)
+        if claimed:
+            CircuitEvent.objects.create(
+                endpoint_id=endpoint_id,
+                from_status=status,
+                to_status=CircuitStatus.HALF_OPEN,
+                reason="cool-down over: one probe let through",
+                at=now,
+            )
+    return bool(claimed)
+
+
+# --- telling -----------------------------------------------------------------------------
+
+
+def record_outcomes(results: Iterable[tuple[int, str]]) -> None:
+    """Count the outcomes of real calls, ``(endpoint id, outcome class)``, in one batch.
+
+    Call it after the calls' transaction-log rows are written (the failure ratio is
+    read from them). Outcomes that were not calls (``circuit_open``, ``simulated``)
+    are ignored.
+    """
+    ok: set[int] = set()
+    bad: set[int] = set()
+    for endpoint_id, outcome in results:
+        if outcome in NOT_A_CALL:
+            continue
+        (bad if outcome in FAILURE_OUTCOMES else ok).add(endpoint_id)
+    ok -= bad  # a batch with both for one endpoint (rare) counts as a failure
+    if not ok and not bad:
+        return
+    now = timezone.now()
+    states = {
+        s.endpoint_id: s for s in CircuitState.objects.filter(endpoint_id__in=ok | bad)
+    }  # rows exist only for endpoints that ever failed, so this is usually empty
+    _record_successes(ok, states, now)
+    if bad:
+        _record_failures(bad, states, now)
+
+
+def record_ping_outcomes(bids: Iterable[Any]) -> None:
+    """The auction's real calls (``exchange.auction.BidResult`` with a log row), in one batch."""
+    record_outcomes(
+        (b.campaign.ping.id, b.answer.outcome)
+        for b in bids
+        if b.log is not None and b.campaign.ping is not None
+    )
+
+
+def record_outcome(endpoint_id: int, outcome: str) -> None:
+    """``record_outcomes`` for one call."""
+    record_outcomes([(endpoint_id, outcome)])
+
+
+def _record_successes(ok: set[int], states: dict[int, CircuitState], now: datetime) -> None:
+    counting = [e for e in ok if e in states and states[e].status == CircuitStatus.CLOSED]
+    counting = [e for e in counting if states[e].consecutive_failures]
+    if counting:
+        CircuitState.objects.filter(endpoint_id__in=counting, status=CircuitStatus.CLOSED).update(
+            consecutive_failures=0, updated_at=now
+        )
+    for endpoint_id in ok:
+        state = states.get(endpoint_id)
+        if state is not None and state.status == CircuitStatus.HALF_OPEN:
+            _move(state, CircuitStatus.HALF_OPEN, CircuitStatus.CLOSED, "probe succeeded", now)
+
+
+def _record_failures(bad: set[int], states: dict[int, CircuitState], now: datetime) -> None:
+    missing = [e for e in bad if e not in states]
+    if missing:
+        CircuitState.objects.bulk_create(
+            [CircuitState(endpoint_id=e) for e in missing], ignore_conflicts=True
+        )
+        states.update(
+            {s.endpoint_id: s for s in CircuitState.objects.filter(endpoint_id__in=missing)}
+        )
+    closed = [e for e in bad if states[e].status == CircuitStatus.CLOSED]
+    if closed:
+        CircuitState.objects.filter(endpoint_id__in=closed, status=CircuitStatus.CLOSED).update(
+            consecutive_failures=F("consecutive_failures") + 1, updated_at=now
+        )
+    for endpoint_id in bad:
+        state = states[endpoint_id]
+        if state.status == CircuitStatus.HALF_OPEN:
+            _move(state, CircuitStatus.HALF_OPEN, CircuitStatus.OPEN, "probe failed", now)
+        # An open circuit ignores stragglers: calls that were in flight when it opened.
+
+    threshold = limit("CIRCUIT_FAILURES")
+    streaks = dict(
+        CircuitState.objects.filter(
+            endpoint_id__in=closed, status=CircuitStatus.CLOSED
+        ).values_list("endpoint_id", "consecutive_failures")
+    )
+    by_ratio = _failure_ratios([e for e in closed if streaks.get(e, 0) < threshold], now)
+    for endpoint_id in closed:
+        streak = streaks.get(endpoint_id, 0)
+        if streak >= threshold:
+            reason = f"{streak} consecutive failures"
+        elif endpoint_id in by_ratio:
+            reason = by_ratio[endpoint_id]
+        else:
+            continue
+        _move(states[endpoint_id], CircuitStatus.CLOSED, CircuitStatus.OPEN, reason, now)
+
+
+def _failure_ratios(endpoint_ids: list[int], now: datetime) -> dict[int, str]:
+    """The endpoints whose recent calls failed too often, with the reason to open them."""
+    if not endpoint_ids:
+        return {}
+    from leads.models import TransactionLog
+
+    window = limit("CIRCUIT_WINDOW_SECONDS")
+    minimum, ratio = limit("CIRCUIT_MIN_CALLS"), limit("CIRCUIT_FAILURE_RATIO")
+    endpoints = {
+        (campaign_id, kind): endpoint_id
+        for endpoint_id, campaign_id, kind in Endpoint.objects.filter(
+            pk__in=endpoint_ids
+        ).values_list("pk", "campaign_id", "kind")
+    }
+    # The log names the campaign and the kind of call: that pair is the endpoint.
+    counts = (
+        TransactionLog.objects.filter(
+            campaign_id__in={c for c, _ in endpoints},
+            kind__in={k for _, k in endpoints},
+            is_test=False,
+            created_at__gte=now - timedelta(seconds=window),
+        )
+        .values("campaign_id", "kind")
+        .annotate(
+            calls=Count("pk", filter=~Q(outcome__in=NOT_A_CALL)),
+            failures=Count("pk", filter=Q(outcome__in=FAILURE_OUTCOMES)),
+        )
+    )
+    found = {}
+    for row in counts:
+        endpoint_id = endpoints.get((row["campaign_id"], row["kind"]))
+        calls, failures = row["calls"], row["failures"]
+        if endpoint_id and calls >= minimum and failures >= ratio * calls:
+            found[endpoint_id] = f"{failures} of {calls} calls failed in the last {window} s"
+    return found
+
+
+def _move(
+    state: CircuitState, from_status: str, to_status: str, reason: str, now: datetime
+) -> bool:
+    """A whitelisted move of one circuit, taken by a conditional UPDATE, with its history row."""
+    fields: dict[str, Any] = {"status": to_status, "updated_at": now}
+    if to_status == CircuitStatus.OPEN:
+        cool_down = timedelta(seconds=limit("CIRCUIT_COOL_DOWN_SECONDS"))
+        fields.update(opened_at=now, retry_at=now + cool_down)
+    elif to_status == CircuitStatus.CLOSED:
+        fields.update(consecutive_failures=0, opened_at=None, retry_at=None)
+    with transaction.atomic():
+        moved = CircuitState.objects.filter(pk=state.pk, status=from_status).update(**fields)
+        if moved:
+            CircuitEvent.objects.create(
+                endpoint_id=state.endpoint_id,
+                from_status=from_status,
+                to_status=to_status,
+                reason=reason[:200],
+                at=now,
+            )
+    if moved:
+        state.status = to_status
+    return bool(moved)
+
+
+# --- account managers ------------------------------------------------------------------------
+
+
+def close_circuits(states: Iterable[CircuitState], *, by: str = "an account manager") -> int:
+    """Close circuits by hand (the buyer says it is fixed); returns how many moved."""
+    now = timezone.now()
+    closed = 0
+    for state in states:
+        if state.status != CircuitStatus.CLOSED:
+            closed += _move(state, state.status, CircuitStatus.CLOSED, f"closed by {by}", now)
+    return closed

@@ -1,0 +1,495 @@
+"""Campaign filters (SPEC §5): validate them, and compile them into fast predicates.
+
+A filter is stored as JSON in the config-file shape (SPEC §9): a rule
+``{"field", "op", "value"}``, a group ``{"any": [...]}`` or ``{"all": [...]}`` nested to any
+depth, and a top-level list meaning "all of these". Publisher and sub_id allow/deny lists are
+ordinary rules on the pseudo-fields ``publisher`` (the publisher's slug) and ``sub_id``.
+
+Compiling happens once, when the config cache loads, and raises ``FilterError`` on a rule
+that does not validate. The closures it returns run on the ping hot path for every campaign:
+they do no parsing and no regex compilation, and they never raise on any lead input.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Collection, Mapping
+from datetime import date, datetime
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+Values = Mapping[str, Any]
+Predicate = Callable[[Values], bool]
+Today = Callable[[], date]
+
+PSEUDO_FIELDS = frozenset({"publisher", "sub_id"})
+OPERATORS = frozenset(
+    {
+        "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "contains",
+        "starts_with", "regex", "exists", "not_exists", "age_between",
+    }
+)  # fmt: skip
+ZIP_RADIUS_UNAVAILABLE = "zip_radius is not available on this installation"
+
+_ORDERED = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+_LIST_OPS = frozenset({"in", "not_in"})
+_TEXT_OPS = frozenset({"contains", "starts_with"})
+_NO_VALUE_OPS = frozenset({"exists", "not_exists"})
+_RULE_KEYS = frozenset({"field", "op", "value"})
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,9})?")
+_SHOW_LIMIT = 40
+
+
+class FilterError(ValueError):
+    """A filter that does not validate; its message lists every problem."""
+
+
+def compile_condition(
+    cond: Mapping[str, Any] | list[Any], *, today: Today | None = None
+) -> Callable[[Mapping[str, Any]], bool]:
+    """Compile a rule, a group or a list of rules (all must pass) into a predicate.
+
+    The predicate takes a flat dict of lead values. ``today`` is the clock used by
+    ``age_between`` (defaults to ``date.today``). Raises ``FilterError`` when ``cond`` is
+    not valid.
+    """
+    if cond is None or (isinstance(cond, list) and not cond):
+        return _true
+    _raise_on_errors(cond)
+    return _compile_node(cond, today or date.today).test
+
+
+def compile_filters(
+    filters: list[Any] | None, today: Today | None = None
+) -> Callable[[Mapping[str, Any]], str | None]:
+    """Compile a campaign's filters into a check returning None (pass) or a reason.
+
+    The reason names the first failing rule and the lead's value, e.g.
+    ``state in [TX, OK]: got "CA"`` or ``credit_tier missing``; it is shown in the
+    per-lead trace. Raises ``FilterError`` when the filters are not valid.
+    """
+    if not filters:
+        return _pass_all
+    _raise_on_errors(filters)
+    node = _compile_node(filters, today or date.today)
+    test, explain = node.test, node.explain
+
+    def check(values: Mapping[str, Any]) -> str | None:
+        return None if test(values) else explain(values)
+
+    return check
+
+
+def validate_filters(filters: Any, *, known_fields: Collection[str] | None = None) -> list[str]:
+    """Return readable problems with ``filters`` (empty when they are valid).
+
+    With ``known_fields`` (a vertical's field names), a rule on any other field is an
+    error; the pseudo-fields ``publisher`` and ``sub_id`` are always known.
+    """
+    known = None if known_fields is None else frozenset(known_fields) | PSEUDO_FIELDS
+    if filters is None:
+        return []
+    if isinstance(filters, list):
+        errors: list[str] = []
+        for i, node in enumerate(filters, 1):
+            errors += _node_errors(node, str(i), known)
+        return errors
+    if isinstance(filters, Mapping):
+        return _node_errors(filters, "1", known)
+    return [f"filters must be a list of rules, got {type(filters).__name__}"]
+
+
+def _pass_all(values: Mapping[str, Any]) -> str | None:
+    return None
+
+
+def _true(values: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _raise_on_errors(cond: Any) -> None:
+    errors = validate_filters(cond)
+    if errors:
+        raise FilterError("; ".join(errors))
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _node_errors(node: Any, where: str, known: frozenset[str] | None) -> list[str]:
+    if isinstance(node, list):
+        node = {"all": node}
+    if not isinstance(node, Mapping):
+        return [f"rule {where}: expected {{field, op, value}} or an any/all group"]
+    kind = _group_kind(node)
+    if kind is None:
+        return _rule_errors(node, where, known)
+    if len(node) != 1:
+        return [f"rule {where}: a group has a single key, any or all (got {_keys(node)})"]
+    children = node[kind]
+    if not isinstance(children, list):
+        return [f"rule {where}: an {kind} group needs a list of rules"]
+    if kind == "any" and not children:
+        return [f"rule {where}: an any group needs at least one rule"]
+    errors: list[str] = []
+    for i, child in enumerate(children, 1):
+        errors += _node_errors(child, f"{where}.{i}", known)
+    return errors
+
+
+def _rule_errors(rule: Mapping[str, Any], where: str, known: frozenset[str] | None) -> list[str]:
+    field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
+    at = f"rule {where} ({field})" if isinstance(field, str) and field else f"rule {where}"
+    errors = [f"{at}: unexpected key {key!r}" for key in rule if key not in _RULE_KEYS]
+    if op == "zip_radius":
+        return [*errors, f"{at}: {ZIP_RADIUS_UNAVAILABLE}"]
+    if not isinstance(op, str) or op not in OPERATORS:
+        known_ops = ", ".join(sorted(OPERATORS))
+        found = "missing op" if op is None else f"unknown op {op!r}"
+        return [*errors, f"{at}: {found} (one of: {known_ops})"]
+    if field is None and op != "age_between":
+        errors.append(f"{at}: missing field")
+    elif field is not None and (not isinstance(field, str) or not field.strip()):
+        errors.append(f"{at}: field must be a field name")
+    elif known is not None and field is not None and field not in known:
+        errors.append(f"{at}: unknown field {field!r}")
+    problem = _value_problem(op, value)
+    if problem:
+        errors.append(f"{at}: {problem}")
+    return errors
+
+
+def _value_problem(op: str, value: Any) -> str | None:
+    if op in _NO_VALUE_OPS:
+        return None
+    if op in ("eq", "ne"):
+        return None if _is_scalar(value) else f"{op} needs a single value"
+    if op in _LIST_OPS:
+        if not isinstance(value, list) or not all(_is_scalar(v) for v in value):
+            return f"{op} needs a list of values"
+        return f"{op} needs at least one value" if not value else None
+    if op in _ORDERED:
+        return None if _ordering_key(value) else f"{op} needs a number or an ISO date"
+    if op in _TEXT_OPS:
+        items = value if isinstance(value, list) else [value]
+        ok = items and all(_is_scalar(v) and not isinstance(v, bool) for v in items)
+        return None if ok else f"{op} needs a text or a list of texts"
+    if op == "regex":
+        if not isinstance(value, str):
+            return "regex needs a pattern string"
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"invalid regex {value!r}: {exc}"
+        return None
+    # between and age_between
+    if not isinstance(value, list) or len(value) != 2:
+        return f"{op} needs a 2-item list [low, high]"
+    low, high = value
+    if op == "age_between":
+        low, high = _number(low), _number(high)
+        if low is None or high is None:
+            return "age_between bounds must be numbers of years"
+    else:
+        key = _ordering_key(low)
+        if key is None or key is not _ordering_key(high):
+            return "between bounds must be both numbers or both ISO dates"
+        low, high = key(low), key(high)
+    return f"{op} bounds are reversed (low > high)" if low > high else None
+
+
+def _group_kind(node: Mapping[str, Any]) -> str | None:
+    if "all" in node:
+        return "all"
+    return "any" if "any" in node else None
+
+
+def _keys(node: Mapping[str, Any]) -> str:
+    return ", ".join(str(k) for k in node)
+
+
+# --- compilation --------------------------------------------------------------------------
+
+
+class _Node(NamedTuple):
+    test: Predicate
+    # Reasons are only built for a lead that failed, so a passing lead costs one call.
+    explain: Callable[[Values], str]
+    is_any: bool = False
+
+
+def _compile_node(node: Any, today: Today) -> _Node:
+    if isinstance(node, list):
+        return _compile_all([_compile_node(child, today) for child in node])
+    kind = _group_kind(node)
+    if kind is None:
+        return _compile_rule(node, today)
+    children = [_compile_node(child, today) for child in node[kind]]
+    return _compile_all(children) if kind == "all" else _compile_any(children)
+
+
+def _compile_all(children: list[_Node]) -> _Node:
+    if len(children) == 1:
+        return children[0]
+    tests = tuple(child.test for child in children)
+
+    def test(values: Values) -> bool:
+        return all(child_test(values) for child_test in tests)
+
+    def explain(values: Values) -> str:
+        for child in children:
+            if not child.test(values):
+                return child.explain(values)
+        return "all rules passed"
+
+    return _Node(test, explain)
+
+
+def _compile_any(children: list[_Node]) -> _Node:
+    tests = tuple(child.test for child in children)
+
+    def test(values: Values) -> bool:
+        return any(child_test(values) for child_test in tests)
+
+    def explain(values: Values) -> str:
+        # Nested any-groups are parenthesised so "; " keeps one meaning per level.
+        parts = [f"({c.explain(values)})" if c.is_any else c.explain(values) for c in children]
+        return f"any of {len(children)} rules failed: " + "; ".join(parts)
+
+    return _Node(test, explain, is_any=True)
+
+
+def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
+    op, value = rule["op"], rule.get("value")
+    if op == "age_between":
+        return _compile_age(rule.get("field"), value, today)
+    field: str = rule["field"]
+    label = f"{field} {op}" if op in _NO_VALUE_OPS else f"{field} {op} {_show_rule_value(value)}"
+
+    def explain(values: Values) -> str:
+        raw = values.get(field)
+        if _is_missing(raw):
+            return f"{field} missing"
+        return f"{label}: got {_show(raw)}"
+
+    if op in _NO_VALUE_OPS:
+        wanted = op == "exists"
+
+        def test_presence(values: Values) -> bool:
+            return _is_missing(values.get(field)) is not wanted
+
+        return _Node(test_presence, explain)
+
+    accepts = _value_test(op, value)
+    # ne and not_in are negative rules: a lead without the field is not what they exclude.
+    missing_passes = op in ("ne", "not_in")
+
+    def test(values: Values) -> bool:
+        raw = values.get(field)
+        if _is_missing(raw):
+            return missing_passes
+        return accepts(raw)
+
+    return _Node(test, explain)
+
+
+def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
+    """The test of one present lead value, with everything about ``value`` precomputed."""
+    if op in ("eq", "ne", "in", "not_in"):
+        matches = _equality(value if isinstance(value, list) else [value])
+        if op in ("eq", "in"):
+            return matches
+        return lambda raw: not matches(raw)
+    if op in _ORDERED:
+        key = _ordering_key(value)
+        assert key is not None  # validated
+        bound, compare = key(value), _ORDERED[op]
+
+        def ordered(raw: Any) -> bool:
+            x = key(raw)
+            return x is not None and compare(x, bound)
+
+        return ordered
+    if op == "between":
+        key = _ordering_key(value[0])
+        assert key is not None  # validated
+        low, high = key(value[0]), key(value[1])
+
+        def between(raw: Any) -> bool:
+            x = key(raw)
+            return x is not None and low <= x <= high
+
+        return between
+    if op in _TEXT_OPS:
+        needles = tuple(_folded(v) for v in (value if isinstance(value, list) else [value]))
+        if op == "starts_with":
+            return lambda raw: (t := _text(raw)) is not None and t.casefold().startswith(needles)
+        return lambda raw: (t := _text(raw)) is not None and any(n in t.casefold() for n in needles)
+    pattern = re.compile(value)  # regex
+    return lambda raw: (t := _text(raw)) is not None and pattern.search(t) is not None
+
+
+def _equality(choices: list[Any]) -> Callable[[Any], bool]:
+    """Case-insensitive text equality, plus numeric equality when a number is involved.
+
+    ``75001`` matches ``"75001"`` as text; ``Decimal("12.50")`` matches ``12.5`` as numbers;
+    but two strings never compare numerically, so ``"01234"`` does not match ``"1234"``.
+    """
+    texts = frozenset(_folded(v) for v in choices)
+    numbers = frozenset(n for v in choices if (n := _number(v)) is not None)
+    typed_numbers = frozenset(_number(v) for v in choices if _is_number_type(v))
+
+    def matches(raw: Any) -> bool:
+        text = _text(raw)
+        if text is not None and text.casefold() in texts:
+            return True
+        if _is_number_type(raw):
+            return _number(raw) in numbers
+        if typed_numbers and isinstance(raw, str):
+            return _number(raw) in typed_numbers
+        return False
+
+    return matches
+
+
+def _compile_age(field: str | None, value: list[Any], today: Today) -> _Node:
+    # A rule's own field is read first, then the standard dob, then a plain age field.
+    sources = tuple(dict.fromkeys([f for f in (field, "dob", "age") if f]))
+    low, high = _number(value[0]), _number(value[1])
+    label = f"{field + ' ' if field else ''}age_between [{_text(value[0])}, {_text(value[1])}]"
+
+    def age_of(values: Values) -> Decimal | int | None:
+        for source in sources:
+            raw = values.get(source)
+            born = _date(raw)
+            if born is not None:
+                now = today()
+                return now.year - born.year - ((now.month, now.day) < (born.month, born.day))
+            years = _number(raw)
+            if years is not None:
+                return years.to_integral_value(rounding=ROUND_FLOOR)
+        return None
+
+    def test(values: Values) -> bool:
+        age = age_of(values)
+        return age is not None and low <= age <= high  # type: ignore[operator]
+
+    def explain(values: Values) -> str:
+        age = age_of(values)
+        if age is None:
+            return f"{'/'.join(sources)} missing"
+        return f"{label}: got age {age}"
+
+    return _Node(test, explain)
+
+
+# --- lead value conversion: total functions, they never raise -----------------------------
+
+
+def _is_missing(raw: Any) -> bool:
+    if raw is None:
+        return True
+    if isinstance(raw, str):
+        return not raw.strip()
+    if isinstance(raw, list | tuple | dict | set | frozenset):
+        return not raw
+    return False
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | Decimal | date) and _text(value) is not None
+
+
+def _is_number_type(raw: Any) -> bool:
+    return isinstance(raw, int | float | Decimal) and not isinstance(raw, bool)
+
+
+def _text(raw: Any) -> str | None:
+    """The text of a scalar lead value (booleans as true/false), None for anything else."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, date):
+        return raw.isoformat()
+    if isinstance(raw, int | Decimal | float):
+        try:
+            return str(raw)
+        except ValueError:  # an int beyond Python's digit limit for str()
+            return None
+    return None
+
+
+def _folded(value: Any) -> str:
+    return (_text(value) or "").casefold()
+
+
+def _number(raw: Any) -> Decimal | None:
+    """A finite Decimal for a number or a numeric string, else None (booleans are not numbers)."""
+    try:
+        if isinstance(raw, bool):
+            return None
+        if isinstance(raw, Decimal):
+            return raw if raw.is_finite() else None
+        if isinstance(raw, int):
+            return Decimal(raw)
+        if isinstance(raw, float):
+            # Through repr so that 0.1 means 0.1, not its binary approximation.
+            return Decimal(repr(raw)) if math.isfinite(raw) else None
+        if isinstance(raw, str):
+            text = raw.strip()
+            return Decimal(text) if _NUMBER_RE.fullmatch(text) else None
+    except (InvalidOperation, ValueError, OverflowError):
+        return None
+    return None
+
+
+def _date(raw: Any) -> date | None:
+    """A date for a date, datetime or ISO date/datetime string, else None."""
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not (8 <= len(text) <= 40 and text[:4].isdigit()):
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(text).date()
+        except ValueError:
+            return None
+    return None
+
+
+def _ordering_key(value: Any) -> Callable[[Any], Decimal | date | None] | None:
+    """How a rule's bound orders lead values: as numbers first, else as ISO dates."""
+    if _number(value) is not None:
+        return _number
+    if isinstance(value, str | date) and _date(value) is not None:
+        return _date
+    return None
+
+
+def _show(raw: Any) -> str:
+    text = _text(raw)
+    if text is None:
+        text = type(raw).__name__
+    elif isinstance(raw, str):
+        return '"' + _clip(text) + '"'
+    return _clip(text)
+
+
+def _show_rule_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_clip(_text(v) or "?") for v in value) + "]"
+    return _clip(_text(value) or "?")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 1] + "…"

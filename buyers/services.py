@@ -1,0 +1,164 @@
+"""State changes of buyer configuration, and the checks that guard them.
+
+The checks read a vertical's field schema so the admin and the config-file import
+refuse the same mistakes with the same words: an unknown field, personal data in a
+ping, a rule the compilers would reject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from exchange.choices import Stage
+from exchange.fields import STANDARD_FIELDS, FieldSpec
+
+from .choices import BodyFormat
+from .filters import validate_filters
+from .formats import encode_body
+from .mapping import validate_mapping
+from .models import Campaign, Endpoint, MappingVersion
+from .response_rules import validate_response_rules
+from .schedule import validate_schedule
+
+Schema = Mapping[str, FieldSpec]
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def schema_of(vertical: Any) -> dict[str, FieldSpec]:
+    """The field schema of a saved vertical: the standard fields plus its own."""
+    from exchange.config_cache import _vertical_schema
+
+    return _vertical_schema(vertical)
+
+
+def schema_from_fields(fields: list[Mapping[str, Any]]) -> dict[str, FieldSpec]:
+    """The schema a vertical will have once ``fields`` (name, type, stage) are saved."""
+    schema = {spec.name: spec for spec in STANDARD_FIELDS}
+    for field in fields:
+        base = schema.get(field["name"])
+        schema[field["name"]] = FieldSpec(
+            name=field["name"],
+            type=field.get("type", "string"),
+            stage=field.get("stage", Stage.PING),
+            pii=base.pii if base else False,
+        )
+    return schema
+
+
+def filter_problems(filters: Any, schema: Schema) -> list[str]:
+    """What is wrong with a campaign's filters for a vertical of this schema."""
+    return validate_filters(filters, known_fields=schema.keys())
+
+
+def schedule_problems(schedule: Any) -> list[str]:
+    """What is wrong with a campaign's schedule."""
+    return validate_schedule(schedule)
+
+
+def mapping_problems(rules: Any, schema: Schema, stage: str) -> list[str]:
+    """What is wrong with an endpoint's mapping; ``stage`` is the endpoint kind.
+
+    A ping carries ping-stage fields only (exchange.auction.ping_values), so a ping
+    mapping reading a post-stage field is refused even when that field is not
+    personal data.
+    """
+    if stage != Stage.PING:
+        return validate_mapping(rules, known_fields=schema.keys(), stage=stage)
+    ping_fields = [name for name, spec in schema.items() if spec.stage == Stage.PING]
+    problems = validate_mapping(rules, known_fields=ping_fields, stage=stage)
+    # Problems that only the narrower field list finds are post-stage fields: say so.
+    broad = set(validate_mapping(rules, known_fields=schema.keys(), stage=stage))
+    post_fields = [name for name, spec in schema.items() if spec.stage != Stage.PING]
+    return [p if p in broad else _post_stage_wording(p, post_fields) for p in problems]
+
+
+def _post_stage_wording(problem: str, post_fields: list[str]) -> str:
+    for name in post_fields:
+        unknown = f"unknown field {name!r}"
+        if unknown in problem:
+            return problem.replace(unknown, f"{name!r} is a post-stage field: never in a ping")
+    return problem
+
+
+def target_problems(rules: Any, body_format: str) -> list[str]:
+    """Targets an XML body cannot carry: every part of ``to`` becomes an element name."""
+    if body_format != BodyFormat.XML or not isinstance(rules, list):
+        return []
+    problems = []
+    for number, rule in enumerate(rules, 1):
+        to = rule.get("to") if isinstance(rule, Mapping) else None
+        if not isinstance(to, str):
+            continue  # validate_mapping reports it
+        for part in to.replace("/", ".").split("."):
+            try:
+                encode_body({part: ""}, BodyFormat.XML)
+            except ValueError:
+                problems.append(f"rule {number} ({to}): {part!r} cannot be an XML element name")
+                break
+    return problems
+
+
+def response_problems(rules: Any) -> list[str]:
+    """What is wrong with an endpoint's response rules."""
+    return validate_response_rules(rules)
+
+
+def header_problems(headers: Any) -> list[str]:
+    """Custom headers must be a table of names to text values."""
+    if not isinstance(headers, Mapping):
+        return ['headers must be a table such as {"X-Source": "switchyard"}']
+    return [
+        f"header {name!r}: the value must be text, got {type(value).__name__}"
+        for name, value in headers.items()
+        if not isinstance(name, str) or not isinstance(value, str)
+    ]
+
+
+# --- changes ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_endpoint(endpoint: Endpoint, *, changed_by: Any = None) -> MappingVersion | None:
+    """Save an endpoint; when its mapping or response rules differ from the last
+    recorded version, record a new ``MappingVersion`` by ``changed_by``."""
+    endpoint.save()
+    return record_mapping_version(endpoint, changed_by=changed_by)
+
+
+@transaction.atomic
+def record_mapping_version(endpoint: Endpoint, *, changed_by: Any = None) -> MappingVersion | None:
+    """A new version of the endpoint's rules if they changed since the last one."""
+    # Locking the endpoint row serialises two saves racing for the next number.
+    Endpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+    last = endpoint.versions.order_by("-number").first()
+    mapping, response = endpoint.mapping or [], endpoint.response or {}
+    if last is not None and last.mapping == mapping and last.response == response:
+        return None
+    user = changed_by if changed_by is not None and changed_by.is_authenticated else None
+    return MappingVersion.objects.create(
+        endpoint=endpoint,
+        number=(last.number + 1) if last else 1,
+        mapping=mapping,
+        response=response,
+        changed_by=user,
+    )
+
+
+@transaction.atomic
+def resume_campaigns(campaigns: QuerySet[Campaign]) -> int:
+    """Clear the pause the exchange put on these campaigns; returns how many resumed."""
+    from exchange.config_cache import mark_config_changed
+
+    count = campaigns.exclude(paused_reason="").update(
+        paused_reason="", paused_at=None, updated_at=timezone.now()
+    )
+    if count:
+        # A queryset update sends no signal; tell the config cache directly.
+        mark_config_changed()
+    return count

@@ -1,0 +1,154 @@
+"""The one way the exchange talks to buyers' APIs.
+
+Every call runs on a per-process background asyncio loop with a pooled keep-alive
+aiohttp session, so a ping fans out to all buyers at once without a thread per
+buyer, and each call is bounded by its own timeout: a hung buyer costs its
+timeout, never more. Synchronous code (DRF views, Celery tasks) hands a batch to
+the loop and waits for the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+import aiohttp
+from django.conf import settings
+
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+@dataclass(slots=True)
+class OutboundRequest:
+    method: str
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 1.0
+
+
+@dataclass(slots=True)
+class OutboundResponse:
+    """What came back: a status and body, or an error class (``timeout`` or
+    ``transport_error``) with a detail. ``elapsed_ms`` is measured on the loop."""
+
+    status: int | None = None
+    body: bytes = b""
+    content_type: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+    error: str = ""
+    detail: str = ""
+
+
+class _Engine:
+    """One event loop thread and one client session per process (created after fork)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.session: aiohttp.ClientSession | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="switchyard-transport", daemon=True)
+        self.thread.start()
+        self.ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._open())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _open(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=settings.SWITCHYARD["OUTBOUND_MAX_CONNECTIONS"],
+            limit_per_host=0,
+            ttl_dns_cache=300,
+            keepalive_timeout=30,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            headers={"User-Agent": "Switchyard/1"},
+        )
+
+    async def _one(self, request: OutboundRequest) -> OutboundResponse:
+        assert self.session is not None
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(request.timeout_s):
+                async with self.session.request(
+                    request.method,
+                    request.url,
+                    data=request.body if request.method != "GET" else None,
+                    headers=request.headers,
+                    allow_redirects=False,
+                ) as response:
+                    body = await response.content.read(MAX_RESPONSE_BYTES)
+                    return OutboundResponse(
+                        status=response.status,
+                        body=body,
+                        content_type=response.headers.get("Content-Type", ""),
+                        headers=dict(response.headers),
+                        elapsed_ms=(time.perf_counter() - started) * 1000,
+                    )
+        except TimeoutError:
+            return OutboundResponse(
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                error="timeout",
+                detail=f"no answer within {request.timeout_s * 1000:.0f} ms",
+            )
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            return OutboundResponse(
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                error="transport_error",
+                detail=f"{type(exc).__name__}: {exc}"[:300],
+            )
+
+    async def _many(self, requests: Sequence[OutboundRequest]) -> list[OutboundResponse]:
+        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+
+    def run(self, requests: Sequence[OutboundRequest]) -> list[OutboundResponse]:
+        future = asyncio.run_coroutine_threadsafe(self._many(requests), self.loop)
+        # Every call carries its own timeout; this outer bound only guards the loop.
+        limit = max(r.timeout_s for r in requests) + 5
+        try:
+            return future.result(timeout=limit)
+        except FutureTimeout:
+            future.cancel()
+            return [OutboundResponse(error="timeout", detail="transport loop overrun")] * len(
+                requests
+            )
+
+
+_engine: _Engine | None = None
+_engine_pid = 0
+_engine_lock = threading.Lock()
+
+
+def _get_engine() -> _Engine:
+    global _engine, _engine_pid
+    # Celery's prefork and gunicorn fork after import: a loop thread does not survive
+    # a fork, so each process builds its own on first use.
+    if _engine is None or _engine_pid != os.getpid():
+        with _engine_lock:
+            if _engine is None or _engine_pid != os.getpid():
+                _engine = _Engine()
+                _engine_pid = os.getpid()
+    return _engine
+
+
+def send_all(requests: Sequence[OutboundRequest]) -> list[OutboundResponse]:
+    """Send every request in parallel; returns when each has answered or timed out."""
+    if not requests:
+        return []
+    return _get_engine().run(requests)
+
+
+def send(request: OutboundRequest) -> OutboundResponse:
+    return send_all([request])[0]

@@ -1,0 +1,120 @@
+"""The account manager's screens for verticals, publishers and keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import ApiKey, Publisher, Vertical, VerticalField
+from .services import create_api_key, revoke_api_keys
+
+admin.site.site_header = "Switchyard"
+admin.site.site_title = "Switchyard"
+admin.site.index_title = "Lead exchange"
+
+
+class VerticalFieldInline(admin.TabularInline):
+    model = VerticalField
+    extra = 0
+    fields = [
+        "position",
+        "name",
+        "type",
+        "stage",
+        "required_at_ping",
+        "required_at_post",
+        "choices",
+    ]
+
+
+@admin.register(Vertical)
+class VerticalAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "routing", "ping_ttl_seconds", "post_deadline_ms", "is_active"]
+    list_filter = ["routing", "is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [VerticalFieldInline]
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fk_name = "publisher"
+    extra = 0
+    can_delete = False
+    fields = ["name", "kind", "prefix", "created_at", "revoked_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _key_action(kind: str) -> Any:
+    @admin.action(description=f"Create a {kind} API key (shown once)")
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        for publisher in queryset:
+            _, raw = create_api_key(kind=kind, name=f"{kind} key", publisher=publisher)
+            modeladmin.message_user(
+                request,
+                f"New {kind} key for {publisher}: {raw} — copy it now, it will not be shown again.",
+                messages.WARNING,
+            )
+
+    action.__name__ = f"create_{kind}_key"
+    return action
+
+
+@admin.register(Publisher)
+class PublisherAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "is_active",
+        "payout_display",
+        "floor",
+        "rate_limit",
+        "key_count",
+    ]
+    list_filter = ["is_active", "payout_model"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [ApiKeyInline]
+    actions = [_key_action("live"), _key_action("test")]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_active"]}),
+        ("Payout", {"fields": ["payout_model", "payout_percent", "payout_amount", "floor"]}),
+        ("Access", {"fields": ["allowed_ips", "rate_limit", "callback_url"]}),
+    ]
+
+    @admin.display(description="Payout")
+    def payout_display(self, obj: Publisher) -> str:
+        if obj.payout_model == "fixed":
+            return f"${obj.payout_amount} fixed"
+        return f"{obj.payout_percent}% share"
+
+    @admin.display(description="Active keys")
+    def key_count(self, obj: Publisher) -> int:
+        return sum(1 for k in obj.keys.all() if k.revoked_at is None)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("keys")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "kind", "publisher", "buyer", "created_at", "revoked_at"]
+    list_filter = ["kind", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["publisher", "buyer"]
+    search_fields = ["prefix", "name", "publisher__name", "buyer__name"]
+    readonly_fields = ["kind", "publisher", "buyer", "name", "prefix", "created_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are made by the publisher/buyer actions, which show them once
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = revoke_api_keys(queryset)
+        self.message_user(request, f"Revoked {count} key(s).")

@@ -1,0 +1,85 @@
+"""The base of every public API view: key authentication from the compiled config,
+IP allowlist, rate limit, body limits, content types and the error format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from exchange.config_cache import Config, KeyInfo, PublisherInfo, get_config
+from exchange.models import hash_key
+
+from .errors import ApiError
+from .parsers import FormParser, JsonParser, TextXmlParser, XmlParser
+from .ratelimit import hit
+
+
+def client_ip(request: Request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def raw_key(request: Request) -> str:
+    auth = request.META.get("HTTP_AUTHORIZATION", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.META.get("HTTP_X_API_KEY", "").strip()
+
+
+class PublicApiView(APIView):
+    """Subclasses set ``key_kinds`` to the kinds of key they accept."""
+
+    key_kinds: frozenset[str] = frozenset({"live", "test"})
+    parser_classes = [JsonParser, FormParser, XmlParser, TextXmlParser]
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    config: Config
+    key: KeyInfo
+    publisher: PublisherInfo | None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.config = get_config()
+        key = raw_key(request)
+        if not key:
+            raise ApiError(
+                401, "unauthenticated", "Send your API key as 'Authorization: Bearer <key>'."
+            )
+        info = self.config.keys.get(hash_key(key))
+        if info is None or info.kind not in self.key_kinds:
+            raise ApiError(401, "unauthenticated", "This API key is not valid here.")
+        self.key = info
+        self.publisher = None
+        if info.publisher_id is not None:
+            publisher = self.config.publishers[info.publisher_id]
+            if not publisher.is_active:
+                raise ApiError(403, "publisher_paused", "Your publisher account is paused.")
+            if not publisher.allows_ip(client_ip(request)):
+                raise ApiError(
+                    403, "ip_not_allowed", f"Calls from {client_ip(request)} are not allowed."
+                )
+            if publisher.rate_limit:
+                wait = hit(info.id, publisher.rate_limit)
+                if wait:
+                    raise ApiError(
+                        429,
+                        "rate_limited",
+                        "Too many requests; slow down.",
+                        headers={"Retry-After": str(wait)},
+                    )
+            self.publisher = publisher
+        if request.method in ("POST", "PUT", "PATCH"):
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            if length > settings.SWITCHYARD["MAX_BODY_BYTES"]:
+                raise ApiError(413, "too_large", "The request body is too large.")
+
+    def body(self, request: Request) -> dict[str, Any]:
+        if not request._request.body:
+            raise ApiError(400, "malformed", "The request body is empty.")
+        data = request.data
+        if not isinstance(data, dict):
+            raise ApiError(400, "malformed", "The body must be an object.")
+        return data

@@ -1,0 +1,74 @@
+"""The one error format of the API: ``{"error": {"code", "message", "fields"?}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        fields: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message, code)
+        self.status_code, self.code, self.message = status_code, code, message
+        self.fields, self.headers = fields, headers or {}
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+_DRF_CODES: list[tuple[type[Exception], int, str]] = [
+    (exceptions.ParseError, 400, "malformed"),
+    (exceptions.UnsupportedMediaType, 415, "unsupported_media_type"),
+    (exceptions.NotAuthenticated, 401, "unauthenticated"),
+    (exceptions.AuthenticationFailed, 401, "unauthenticated"),
+    (exceptions.PermissionDenied, 403, "forbidden"),
+    (exceptions.NotFound, 404, "not_found"),
+    (exceptions.MethodNotAllowed, 405, "method_not_allowed"),
+    (exceptions.NotAcceptable, 406, "not_acceptable"),
+    (exceptions.Throttled, 429, "rate_limited"),
+    (exceptions.ValidationError, 422, "invalid"),
+]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, ApiError):
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), exc.status_code, headers=exc.headers
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("too_large", "The request body is too large."), 413)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "Not found."), 404)
+    for kind, code_status, code in _DRF_CODES:
+        if isinstance(exc, kind):
+            detail = getattr(exc, "detail", str(exc))
+            fields = detail if isinstance(detail, dict) else None
+            message = str(detail) if not fields else "Some fields are invalid."
+            headers = {}
+            if isinstance(exc, exceptions.Throttled) and exc.wait:
+                headers["Retry-After"] = str(int(exc.wait) + 1)
+            return Response(error_body(code, message, fields), code_status, headers=headers)
+    # Anything else is our bug: a JSON 500, logged with its traceback.
+    log.exception("unhandled error in %s", context.get("view"))
+    return Response(
+        error_body("internal_error", "Something went wrong on our side; it has been logged."),
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

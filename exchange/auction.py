@@ -1,0 +1,237 @@
+"""The auction: who may bid, the parallel fan-out, and the ranking.
+
+Pure work over the compiled configuration: no per-campaign queries. Caps and
+circuits are each read for all campaigns at once; the caller writes the results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
+from buyers.choices import Outcome, PricingModel
+from buyers.response_rules import Answer
+from buyers.transport import send_all
+
+from .choices import Routing
+from .config_cache import CampaignInfo, PublisherInfo, VerticalInfo
+
+ACCEPTING = frozenset({Outcome.ACCEPTED, Outcome.SIMULATED})
+
+
+@dataclass(slots=True)
+class BidResult:
+    """One campaign's answer to the ping, ranked or not."""
+
+    campaign: CampaignInfo
+    answer: Answer
+    latency_ms: float = 0.0
+    price: Decimal | None = None
+    payout: Decimal | None = None
+    rank: int | None = None
+    note: str = ""
+    log: dict[str, Any] | None = None
+
+    @property
+    def reference(self) -> str:
+        return self.answer.reference
+
+
+@dataclass(slots=True)
+class AuctionResult:
+    bids: list[BidResult] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> ms, for Server-Timing
+
+    @property
+    def ranked(self) -> list[BidResult]:
+        return sorted((b for b in self.bids if b.rank), key=lambda b: b.rank or 0)
+
+    @property
+    def best(self) -> BidResult | None:
+        ranked = self.ranked
+        return ranked[0] if ranked else None
+
+
+@dataclass(slots=True)
+class LeadContext:
+    """What the auction knows about the lead being sold."""
+
+    lead_id: str
+    vertical: VerticalInfo
+    publisher: PublisherInfo
+    sub_id: str
+    values: Mapping[str, Any]
+    is_test: bool
+    now: datetime
+    excluded_buyers: Mapping[int, str] = field(default_factory=dict)  # buyer id -> reason
+
+
+def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[CampaignInfo]:
+    """The campaigns that may bid, recording for every other one why not."""
+    from buyers.caps import reached
+    from buyers.circuits import open_endpoints
+
+    candidates: list[CampaignInfo] = []
+    values = {**ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id}
+    for campaign in ctx.vertical.campaigns:
+        reason = _static_exclusion(campaign, values, ctx)
+        if reason:
+            trace.append(_trace(campaign, False, reason))
+        else:
+            candidates.append(campaign)
+    if not ctx.is_test and candidates:
+        full = reached([cap for c in candidates for cap in c.caps], ctx.now)
+        blocked = open_endpoints([c.ping.id for c in candidates if c.ping])
+        kept = []
+        for campaign in candidates:
+            hit = [cap for cap in campaign.caps if cap.cap_id in full]
+            if hit:
+                trace.append(_trace(campaign, False, f"cap reached: {_describe_cap(hit[0])}"))
+            elif campaign.ping and campaign.ping.id in blocked:
+                trace.append(_trace(campaign, False, "circuit open on the ping endpoint"))
+            else:
+                kept.append(campaign)
+        candidates = kept
+    return candidates
+
+
+def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: LeadContext) -> str:
+    if not campaign.live:
+        return campaign.not_live_reason
+    if campaign.buyer_id in ctx.excluded_buyers:
+        return ctx.excluded_buyers[campaign.buyer_id]
+    if campaign.post is None:
+        return "no post endpoint"
+    if campaign.ping is None and campaign.pricing_model != PricingModel.FIXED:
+        return "dynamic pricing needs a ping endpoint"
+    failed = campaign.check_filters(values)
+    if failed:
+        return f"filter: {failed}"
+    if not campaign.is_open(ctx.now):
+        from buyers.schedule import describe_closed
+
+        return describe_closed(campaign.schedule, campaign.buyer_tz, ctx.now)
+    if campaign.require_trustedform and not values.get("trustedform_cert_url"):
+        return "requires a TrustedForm certificate"
+    if campaign.require_jornaya and not values.get("jornaya_leadid"):
+        return "requires a Jornaya LeadiD"
+    return ""
+
+
+def _describe_cap(cap: Any) -> str:
+    limit = f"{cap.max_leads} leads" if cap.max_leads is not None else f"{cap.max_spend} spend"
+    return f"{limit} per {cap.period}"
+
+
+def _trace(campaign: CampaignInfo, pinged: bool, reason: str = "") -> dict[str, Any]:
+    return {
+        "campaign_id": campaign.id,
+        "campaign": campaign.slug,
+        "buyer": campaign.buyer_name,
+        "pinged": pinged,
+        "reason": reason,
+    }
+
+
+def ping_values(ctx: LeadContext) -> dict[str, Any]:
+    """What a ping mapping may read: ping-stage fields and the special sources."""
+    schema = ctx.vertical.schema
+    values = {k: v for k, v in ctx.values.items() if k in schema and schema[k].stage == "ping"}
+    values.update(
+        {
+            "lead.id": ctx.lead_id,
+            "publisher.id": str(ctx.publisher.id),
+            "sub_id": ctx.sub_id,
+            "lead.created_at": ctx.now.isoformat(),
+        }
+    )
+    return values
+
+
+def run_auction(ctx: LeadContext) -> AuctionResult:
+    """Ping every eligible campaign in parallel and rank the bids."""
+    result = AuctionResult()
+    started = time.perf_counter()
+    campaigns = eligible_campaigns(ctx, result.trace)
+    result.timings["eligibility"] = (time.perf_counter() - started) * 1000
+    if not campaigns:
+        result.reasons.append("no_eligible_buyers")
+        return result
+
+    values = ping_values(ctx)
+    calls: list[tuple[CampaignInfo, PreparedCall]] = []
+    for campaign in campaigns:
+        if campaign.ping is None:
+            # Fixed price without a ping endpoint: the bid is the price, no HTTP.
+            answer = Answer(Outcome.ACCEPTED, price=campaign.fixed_price, reference="")
+            result.bids.append(BidResult(campaign, answer, note="fixed price, not pinged"))
+        elif ctx.is_test and not campaign.ping.test_url:
+            result.bids.append(BidResult(campaign, simulated_answer(campaign), note="simulated"))
+        else:
+            calls.append((campaign, prepare_call(campaign.ping, values, test=ctx.is_test)))
+        result.trace.append(_trace(campaign, campaign.ping is not None))
+
+    sendable = [(c, p) for c, p in calls if p.request is not None]
+    fanout_started = time.perf_counter()
+    responses = send_all([p.request for _, p in sendable])  # type: ignore[misc]
+    ranking_started = time.perf_counter()
+    result.timings["fanout"] = (ranking_started - fanout_started) * 1000
+    by_campaign = {c.id: r for (c, _), r in zip(sendable, responses, strict=True)}
+    for campaign, prepared in calls:
+        response = by_campaign.get(campaign.id)
+        if response is None:
+            answer = Answer.transport_error(prepared.error)
+        else:
+            answer = read_response(campaign.ping, response)
+        bid = BidResult(campaign, answer, latency_ms=response.elapsed_ms if response else 0)
+        bid.log = log_row(prepared, response, answer, pii=[], kind="ping", campaign_id=campaign.id)
+        result.bids.append(bid)
+
+    _price_and_rank(result, ctx)
+    result.timings["ranking"] = (time.perf_counter() - ranking_started) * 1000
+    return result
+
+
+def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
+    publisher = ctx.publisher
+    live: list[BidResult] = []
+    below_floor = below_min = 0
+    for bid in result.bids:
+        if bid.answer.outcome not in ACCEPTING:
+            bid.note = bid.note or bid.answer.reason or bid.answer.outcome
+            continue
+        campaign = bid.campaign
+        if campaign.pricing_model == PricingModel.FIXED:
+            price = campaign.fixed_price
+        else:
+            price = bid.answer.price
+        if price is None or price <= 0:
+            bid.note = "no price in the answer"
+            continue
+        if campaign.pricing_model == PricingModel.DYNAMIC and price < campaign.min_bid:
+            bid.note = f"below the campaign minimum bid {campaign.min_bid}"
+            below_min += 1
+            continue
+        bid.price = price
+        bid.payout = publisher.payout_for(price)
+        if bid.payout < publisher.floor or bid.payout <= 0:
+            bid.note = "below the publisher floor"
+            below_floor += 1
+            continue
+        live.append(bid)
+
+    if ctx.vertical.routing == Routing.PRIORITY:
+        key = lambda b: (-b.campaign.priority, -(b.price or 0), b.latency_ms)  # noqa: E731
+    else:
+        key = lambda b: (-(b.price or 0), -b.campaign.priority, b.latency_ms)  # noqa: E731
+    for rank, bid in enumerate(sorted(live, key=key), start=1):
+        bid.rank = rank
+    if not live:
+        result.reasons.append("below_floor" if below_floor else "no_bids")

@@ -1,0 +1,49 @@
+"""The standard lead fields every vertical shares, and which of them are personal data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .choices import FieldType, Stage
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a vertical's schema, as validation and mapping see it."""
+
+    name: str
+    type: str = FieldType.STRING
+    stage: str = Stage.PING
+    required_at_ping: bool = False
+    required_at_post: bool = False
+    choices: tuple[str, ...] = field(default_factory=tuple)
+    pii: bool = False
+    max_length: int = 255
+
+
+# Names, email, phone, address, dob and ip are personal: post stage only, never in a
+# ping, encrypted at rest and masked in logs.
+PII_FIELDS: frozenset[str] = frozenset(
+    {"first_name", "last_name", "email", "phone", "address", "dob", "ip_address"}
+)
+
+STANDARD_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("first_name", stage=Stage.POST, required_at_post=True, pii=True),
+    FieldSpec("last_name", stage=Stage.POST, required_at_post=True, pii=True),
+    FieldSpec("email", FieldType.EMAIL, Stage.POST, required_at_post=True, pii=True),
+    FieldSpec("phone", FieldType.PHONE, Stage.POST, required_at_post=True, pii=True),
+    FieldSpec("address", stage=Stage.POST, pii=True),
+    FieldSpec("city"),
+    FieldSpec("state", FieldType.STATE),
+    FieldSpec("zip", FieldType.ZIP, required_at_ping=True, required_at_post=True),
+    FieldSpec("dob", FieldType.DATE, Stage.POST, pii=True),
+    FieldSpec("ip_address", FieldType.IP, Stage.POST, pii=True),
+    FieldSpec("user_agent", max_length=1000),
+    FieldSpec("landing_page", FieldType.URL, max_length=2000),
+    FieldSpec("tcpa_consent", FieldType.BOOLEAN),
+    FieldSpec("consent_text", max_length=5000),
+    FieldSpec("trustedform_cert_url", FieldType.URL, max_length=2000),
+    FieldSpec("jornaya_leadid"),
+    FieldSpec("consent_at", FieldType.DATETIME),
+)
+STANDARD_FIELD_NAMES: frozenset[str] = frozenset(f.name for f in STANDARD_FIELDS)

@@ -1,0 +1,225 @@
+"""Settings, read from the environment (and a ``.env`` file) through django-environ.
+
+Every variable has a safe embedded default for development; a malformed value stops
+the start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _read(name: str, cast, default):
+    try:
+        return env(name, cast=cast, default=default)
+    except (ValueError, TypeError, ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(f"{name} is malformed: {exc}") from exc
+
+
+DEBUG = _read("DEBUG", bool, True)
+SECRET_KEY = _read("SECRET_KEY", str, "dev-insecure-switchyard-secret-key-change-me")
+if not DEBUG and SECRET_KEY.startswith("dev-insecure"):
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+ALLOWED_HOSTS = _read("ALLOWED_HOSTS", list, ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", list, [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "exchange",
+    "buyers",
+    "leads",
+    "reporting",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "exchange.urls"
+WSGI_APPLICATION = "exchange.wsgi.application"
+ASGI_APPLICATION = "exchange.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+try:
+    DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+except (ValueError, ImproperlyConfigured) as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from exc
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, the worker and beat read while one of them writes.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", _read("CONN_MAX_AGE", int, 60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+try:
+    CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://switchyard")}
+except (ValueError, ImproperlyConfigured) as exc:
+    raise ImproperlyConfigured(f"CACHE_URL is malformed: {exc}") from exc
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "static"
+
+# --- Personal data -----------------------------------------------------------------
+# PII_KEYS: comma-separated Fernet keys, newest first. The newest encrypts; all decrypt,
+# so a key can be rotated in and the old one removed after `manage.py rotate_pii_keys`.
+
+
+def _development_pii_key() -> str:
+    key_file = BASE_DIR / ".pii_key"
+    if not key_file.exists():
+        from cryptography.fernet import Fernet
+
+        key_file.write_text(Fernet.generate_key().decode())
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+PII_KEYS = _read("PII_KEYS", list, [])
+if not PII_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("PII_KEYS must be set when DEBUG is off")
+    PII_KEYS = [_development_pii_key()]
+for _key in PII_KEYS:
+    try:
+        if len(base64.urlsafe_b64decode(_key.encode())) != 32:
+            raise ValueError
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "PII_KEYS is malformed: each key must be a Fernet key (32 url-safe base64 bytes); "
+            'make one with python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"'
+        ) from exc
+# The lookup-hash key must outlive rotations of PII_KEYS, so it is its own setting;
+# by default it is derived from the oldest encryption key.
+PII_HASH_KEY = _read("PII_HASH_KEY", str, "") or f"hash:{PII_KEYS[-1]}"
+PII_RETENTION_DAYS = _read("PII_RETENTION_DAYS", int, 365)
+
+# --- Exchange behaviour ---------------------------------------------------------------
+SWITCHYARD = {
+    "PING_TTL_SECONDS": _read("PING_TTL_SECONDS", int, 120),
+    "POST_DEADLINE_MS": _read("POST_DEADLINE_MS", int, 8000),
+    "MAX_BODY_BYTES": _read("MAX_BODY_BYTES", int, 64 * 1024),
+    "CONFIG_CACHE_SECONDS": _read("CONFIG_CACHE_SECONDS", float, 1.0),
+    "DUPLICATE_WINDOW_DAYS": _read("DUPLICATE_WINDOW_DAYS", int, 30),
+    "OUTBOUND_MAX_CONNECTIONS": _read("OUTBOUND_MAX_CONNECTIONS", int, 200),
+    "RETRY_BACKOFF_SECONDS": [2, 4, 8, 16, 32],
+    "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
+}
+
+# --- REST framework / OpenAPI ---------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "exchange.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchyard publisher API",
+    "DESCRIPTION": "Real-time ping/post lead exchange. See the README for reason codes.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery -----------------------------------------------------------------------------
+BROKER_DIR = BASE_DIR / ".broker"
+CELERY_BROKER_URL = _read("CELERY_BROKER_URL", str, "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("in", "processed"):
+        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "in"),
+        "data_folder_out": str(BROKER_DIR / "in"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = _read("CELERY_TASK_ALWAYS_EAGER", bool, False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deliveries": {"task": "leads.tasks.sweep_deliveries", "schedule": timedelta(seconds=5)},
+}
+
+# --- Logging ------------------------------------------------------------------------------
+LOG_LEVEL = _read("LOG_LEVEL", str, "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_pii": {"()": "leads.pii.MaskPiiLogFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if os.environ.get("SWITCHYARD_TESTING"):
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

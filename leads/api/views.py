@@ -1,0 +1,108 @@
+"""The buyer API: returns and the list of what a buyer bought."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from exchange.api.base import PublicApiView
+from exchange.api.errors import ApiError
+from exchange.api.serializers import ErrorBody
+from leads.choices import DeliveryStatus, LeadStatus, ReturnReason
+from leads.filtersets import BoughtLeadFilter
+from leads.models import Delivery, Lead
+
+from . import serializers as s
+
+ERRORS = {code: OpenApiResponse(ErrorBody) for code in (400, 401, 404, 409, 422, 429)}
+# How each refusal of a return is answered.
+REFUSAL_STATUS = {
+    "not_sold": 409,
+    "not_your_lead": 404,
+    "already_returned": 409,
+    "return_window_closed": 409,
+    "return_cap_reached": 409,
+    "test_lead": 409,
+}
+
+
+class BuyerApiView(PublicApiView):
+    key_kinds = frozenset({"buyer"})
+
+
+class ReturnsView(BuyerApiView):
+    @extend_schema(
+        request=s.ReturnRequest, responses={201: s.ReturnAnswer, **ERRORS}, tags=["buyers"]
+    )
+    def post(self, request: Request) -> Response:
+        """Return a lead you bought, within your return window, with a reason code."""
+        from buyers.models import Buyer
+        from leads.returns import ReturnRefused, record_return
+
+        body = self.body(request)
+        reason = body.get("reason")
+        if reason not in ReturnReason.values:
+            raise ApiError(
+                422,
+                "invalid",
+                "Unknown return reason.",
+                {"reason": [f"must be one of: {', '.join(ReturnReason.values)}"]},
+            )
+        note = body.get("note") or ""
+        if not isinstance(note, str) or len(note) > 500:
+            raise ApiError(
+                422, "invalid", "The note is too long.", {"note": ["500 characters at most"]}
+            )
+        lead = _lead(body.get("lead_id"))
+        buyer = Buyer.objects.get(pk=self.key.buyer_id)
+        try:
+            record_return(lead, buyer=buyer, reason=reason, note=note)
+        except ReturnRefused as exc:
+            raise ApiError(REFUSAL_STATUS.get(exc.code, 409), exc.code, exc.message) from exc
+        return Response(
+            {"lead_id": str(lead.id), "status": "returned", "credit": f"{lead.price:.2f}"},
+            status=201,
+        )
+
+
+def _lead(value: Any) -> Lead:
+    try:
+        return Lead.objects.get(pk=uuid.UUID(str(value)))
+    except (ValueError, Lead.DoesNotExist):
+        raise ApiError(404, "not_found", "No lead with this id.") from None
+
+
+class Pages(LimitOffsetPagination):
+    default_limit = 100
+    max_limit = 1000
+
+
+class BoughtLeadsView(BuyerApiView, ListAPIView):
+    """The leads you bought, newest first; filter by sale time and status."""
+
+    serializer_class = s.BoughtLead
+    filterset_class = BoughtLeadFilter
+    pagination_class = Pages
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        accepted = Delivery.objects.filter(status=DeliveryStatus.ACCEPTED)
+        return (
+            Lead.objects.filter(
+                sold_campaign__buyer_id=self.key.buyer_id,
+                status__in=(LeadStatus.SOLD, LeadStatus.RETURNED),
+            )
+            .select_related("sold_campaign", "vertical")
+            .prefetch_related(Prefetch("deliveries", queryset=accepted))
+            .order_by("-sold_at")
+        )
+
+    @extend_schema(tags=["buyers"])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)

@@ -1,0 +1,251 @@
+"""One attempt at one delivery: claim it, post the lead, log the call, then sell, retry or close.
+
+The claim is a conditional UPDATE of the delivery's status, so of any number of
+actors only one posts; buyers also get a stable Idempotency-Key per (lead, campaign)
+for the rare re-post after a sender died mid-call.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
+from buyers.choices import AuthType, Outcome
+from buyers.response_rules import Answer
+from buyers.transport import OutboundResponse, send
+from exchange.config_cache import CampaignInfo, Config
+
+from .choices import DeliveryStatus, LeadStatus
+from .models import Delivery, Lead, LeadEvent, TransactionLog
+from .pii import pii_values
+
+log = logging.getLogger(__name__)
+
+OPEN = (DeliveryStatus.QUEUED, DeliveryStatus.RETRY)
+WALKING = (LeadStatus.POSTING, LeadStatus.PENDING)
+
+
+def _values_for_post(lead: Lead, delivery: Delivery) -> dict[str, Any]:
+    values = {**lead.data, **lead.pii}
+    values.update(
+        {
+            "lead.id": str(lead.id),
+            "bid.reference": delivery.bid.reference if delivery.bid else "",
+            "bid.price": str(delivery.price),
+            "publisher.id": str(lead.publisher_id),
+            "sub_id": lead.sub_id,
+            "lead.created_at": lead.created_at.isoformat(),
+        }
+    )
+    return values
+
+
+def _backoff(campaign: CampaignInfo | None, attempt_number: int) -> float:
+    """Seconds before retry number ``attempt_number``: the campaign's steps, the last
+    one repeating, plus up to 25% jitter."""
+    steps = campaign.retry_backoff if campaign else settings.SWITCHYARD["RETRY_BACKOFF_SECONDS"]
+    base = steps[min(attempt_number - 1, len(steps) - 1)]
+    return base * (1 + random.uniform(0, 0.25))  # jitter spreads a recovering buyer's load
+
+
+def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | None = None) -> str:
+    """One claimed attempt at one delivery; returns the outcome class."""
+    from buyers.caps import release, reserve
+    from buyers.circuits import allows, probe_at, record_outcome
+
+    now = timezone.now()
+    claimed = Delivery.objects.filter(pk=delivery.pk, status__in=OPEN).update(
+        status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    if not claimed:
+        return "not_claimed"
+    delivery.refresh_from_db()
+    campaign = config.campaigns.get(delivery.campaign_id)
+    if campaign is None or not campaign.live or campaign.post is None:
+        _close(delivery, DeliveryStatus.SKIPPED, "", "campaign no longer live")
+        return "skipped"
+
+    endpoint = campaign.post
+    timeout_ms = endpoint.timeout_ms if max_ms is None else min(endpoint.timeout_ms, int(max_ms))
+    values = _values_for_post(lead, delivery)
+    prepared = prepare_call(
+        endpoint,
+        values,
+        test=lead.is_test,
+        idempotency_key=delivery.idempotency_key,
+        timeout_ms=timeout_ms,
+    )
+    # Test leads use test URLs or simulated answers: they neither read nor move circuits.
+    if not lead.is_test and not allows(endpoint.id):
+        _log_attempt(lead, delivery, campaign, prepared, None, Answer.circuit_open())
+        return _after_failure(delivery, campaign, Answer.circuit_open(), probe_at(endpoint.id))
+    reservation = None
+    if not lead.is_test:
+        reservation = reserve(campaign.caps, delivery.price, now)
+        if reservation is None:
+            _close(delivery, DeliveryStatus.SKIPPED, "", "cap reached")
+            return "cap_reached"
+
+    sold = False
+    try:
+        prepared, response, answer = _post(lead, delivery, campaign, values, prepared, timeout_ms)
+        _log_attempt(lead, delivery, campaign, prepared, response, answer)
+        if not lead.is_test and response is not None:
+            record_outcome(endpoint.id, answer.outcome)  # after the log: the ratio reads it
+        if answer.outcome in (Outcome.ACCEPTED, Outcome.SIMULATED):
+            sold = _sell(lead, delivery, campaign, answer, config)
+            return answer.outcome
+    finally:
+        # Whatever went wrong, a lead not sold gives back what it took from the caps.
+        if reservation is not None and not sold:
+            release(reservation)
+    return _after_failure(delivery, campaign, answer)
+
+
+def _post(
+    lead: Lead,
+    delivery: Delivery,
+    campaign: CampaignInfo,
+    values: dict[str, Any],
+    prepared: PreparedCall,
+    timeout_ms: int,
+) -> tuple[PreparedCall, OutboundResponse | None, Answer]:
+    """The HTTP call itself (or the simulated answer of a test lead without a test URL)."""
+    endpoint = campaign.post
+    if lead.is_test and not endpoint.test_url:
+        return prepared, None, simulated_answer(campaign)
+    if prepared.request is None:
+        return prepared, None, Answer.transport_error(prepared.error)
+    response = send(prepared.request)
+    answer = read_response(endpoint, response)
+    cred = endpoint.credential
+    if response.status == 401 and cred is not None and cred.type == AuthType.OAUTH2:
+        # The token may have been revoked early: fetch a new one, once.
+        from buyers.auth import forget_oauth2_token
+
+        forget_oauth2_token(cred)
+        prepared = prepare_call(
+            endpoint,
+            values,
+            test=lead.is_test,
+            idempotency_key=delivery.idempotency_key,
+            timeout_ms=timeout_ms,
+        )
+        if prepared.request is not None:
+            response = send(prepared.request)
+            answer = read_response(endpoint, response)
+    return prepared, response, answer
+
+
+def _log_attempt(
+    lead: Lead,
+    delivery: Delivery,
+    campaign: CampaignInfo,
+    prepared: PreparedCall,
+    response: OutboundResponse | None,
+    answer: Answer,
+) -> None:
+    TransactionLog.objects.create(
+        lead=lead,
+        delivery=delivery,
+        is_test=lead.is_test,
+        attempt=delivery.attempts,
+        **log_row(
+            prepared,
+            response,
+            answer,
+            pii=pii_values(lead.pii),
+            kind="post",
+            campaign_id=campaign.id,
+        ),
+    )
+
+
+def _after_failure(
+    delivery: Delivery,
+    campaign: CampaignInfo,
+    answer: Answer,
+    not_before: datetime | None = None,
+) -> str:
+    """Retry later (retryable outcomes only, within max_attempts) or close the delivery."""
+    if answer.retryable and delivery.attempts < delivery.max_attempts:
+        retry_at = timezone.now() + timedelta(seconds=_backoff(campaign, delivery.attempts))
+        if not_before is not None:
+            retry_at = max(retry_at, not_before)
+        _close(delivery, DeliveryStatus.RETRY, answer.outcome, answer.reason, retry_at)
+    elif answer.outcome == Outcome.REJECTED:
+        _close(delivery, DeliveryStatus.REJECTED, answer.outcome, answer.reason)
+    else:
+        _close(delivery, DeliveryStatus.FAILED, answer.outcome, answer.reason)
+    return answer.outcome
+
+
+def _close(
+    delivery: Delivery, status: str, outcome: str, reason: str, retry_at: datetime | None = None
+) -> None:
+    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=status,
+        last_outcome=outcome,
+        reason=(reason or outcome)[:200],
+        next_attempt_at=retry_at,
+        updated_at=timezone.now(),
+    )
+
+
+def _sell(
+    lead: Lead, delivery: Delivery, campaign: CampaignInfo, answer: Answer, config: Config
+) -> bool:
+    """Mark the lead sold to this delivery's campaign, with its ledger row and callback."""
+    from .callbacks import queue_callback
+    from .ledger import record_sale
+    from .services import money
+
+    publisher = config.publishers[lead.publisher_id]
+    payout = publisher.payout_for(delivery.price)
+    now = timezone.now()
+    result = {"lead_id": str(lead.id), "status": "sold", "price": money(payout)}
+    with transaction.atomic():
+        sold = Lead.objects.filter(pk=lead.pk, status__in=WALKING).update(
+            status=LeadStatus.SOLD,
+            sold_campaign_id=campaign.id,
+            price=delivery.price,
+            payout=payout,
+            sold_at=now,
+            result=result,
+            reasons=[],
+        )
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.ACCEPTED,
+            last_outcome=answer.outcome,
+            buyer_reference=answer.reference[:200],
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        if not sold:
+            # Only the lease holder sells, so this means a lease outlived its holder.
+            log.error(
+                "lead %s accepted by campaign %s but no longer sellable", lead.pk, campaign.slug
+            )
+            return False
+        lead.deliveries.filter(status__in=OPEN).update(
+            status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
+        )
+        event = LeadEvent.objects.create(
+            lead=lead,
+            from_status=lead.status,
+            to_status=LeadStatus.SOLD,
+            note=f"sold at {money(payout)}",
+        )
+        lead.refresh_from_db()
+        if not lead.is_test:
+            record_sale(lead)
+        queue_callback(lead, event)
+    return True

@@ -1,0 +1,231 @@
+"""Signed status callbacks to publishers.
+
+When a lead reaches a final status (sold, rejected, failed) and its publisher set a
+``callback_url``, a ``PublisherCallback`` row is written in the same transaction as
+the status change (the outbox), then a task sends it: a JSON body signed with the
+publisher's own secret, ``X-Switchyard-Signature: sha256=<hex HMAC-SHA256 of the
+body>``. Failures are retried like deliveries (408/429/5xx, timeouts and transport
+errors; backoff with jitter; at most ``max_attempts``), every attempt is logged in
+the transaction log (kind ``callback``), and each row is claimed by a conditional
+UPDATE before every attempt, so duplicate tasks never send one event twice at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from buyers.choices import Outcome
+from buyers.transport import OutboundRequest, OutboundResponse, send
+
+from .choices import DeliveryStatus, LeadStatus, LogKind
+from .models import Lead, LeadEvent, PublisherCallback, TransactionLog
+
+SIGNATURE_HEADER = "X-Switchyard-Signature"
+TIMEOUT_MS = 5000
+MAX_ATTEMPTS = 5
+# A claim older than this belongs to a sender that died mid-call.
+STALE_CLAIM = timedelta(milliseconds=TIMEOUT_MS) + timedelta(seconds=30)
+OPEN = (DeliveryStatus.QUEUED, DeliveryStatus.RETRY)
+# What the publisher API calls each final status (a failed lead reads as rejected).
+PUBLIC_STATUS = {
+    LeadStatus.SOLD: "sold",
+    LeadStatus.REJECTED: "rejected",
+    LeadStatus.FAILED: "rejected",
+}
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value for ``body``."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(secret: str, body: bytes, signature: str) -> bool:
+    """What a publisher does on receipt: compare in constant time."""
+    return hmac.compare_digest(sign(secret, body), signature)
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def queue_callback(lead: Lead, event: LeadEvent) -> PublisherCallback | None:
+    """Owe the publisher this status event; call inside the status change's transaction.
+
+    Does nothing for non-final statuses or when the publisher has no callback URL.
+    The task is enqueued after commit; if the broker is down the sweeper sends it later.
+    """
+    from exchange.models import Publisher
+
+    from .services import money
+
+    public = PUBLIC_STATUS.get(event.to_status)
+    if public is None:
+        return None
+    url = Publisher.objects.filter(pk=lead.publisher_id).values_list("callback_url", flat=True)
+    if not url.first():
+        return None
+    payload: dict[str, Any] = {
+        "event": "lead.status",
+        "lead_id": str(lead.id),
+        "status": public,
+        "at": event.at.isoformat().replace("+00:00", "Z"),
+        "test": lead.is_test,
+    }
+    if event.to_status == LeadStatus.SOLD:
+        payload["price"] = money(lead.payout)
+    else:
+        payload["reasons"] = list(lead.reasons)
+    callback = PublisherCallback.objects.create(
+        event=event,
+        lead=lead,
+        publisher_id=lead.publisher_id,
+        payload=payload,
+        max_attempts=MAX_ATTEMPTS,
+        next_attempt_at=timezone.now(),
+    )
+    schedule_callback(callback.pk)
+    return callback
+
+
+def schedule_callback(callback_id: int, when: datetime | None = None) -> None:
+    """Enqueue ``send_callback`` after commit; a broker failure is left to the sweeper."""
+    from .tasks import enqueue_after_commit, send_publisher_callback
+
+    enqueue_after_commit(send_publisher_callback, str(callback_id), when)
+
+
+def deliver_callback(callback_id: int) -> str:
+    """One claimed attempt at one callback; returns the outcome class (or why not sent)."""
+    from exchange.models import Publisher
+
+    now = timezone.now()
+    claimable = Q(status__in=OPEN, next_attempt_at__lte=now) | Q(
+        status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM
+    )
+    claimed = (
+        PublisherCallback.objects.filter(claimable, pk=callback_id)
+        .filter(attempts__lt=F("max_attempts"))
+        .update(
+            status=DeliveryStatus.SENDING,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    )
+    if not claimed:
+        return "not_claimed"
+    callback = PublisherCallback.objects.select_related("lead").get(pk=callback_id)
+    url, secret = Publisher.objects.values_list("callback_url", "callback_secret").get(
+        pk=callback.publisher_id
+    )
+    if not url:
+        _close(callback, DeliveryStatus.FAILED, "", "the publisher removed its callback URL")
+        return "no_url"
+    body = encode(callback.payload)
+    request = OutboundRequest(
+        "POST",
+        url,
+        body,
+        {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret, body),
+            "Idempotency-Key": f"callback:{callback.pk}",
+        },
+        TIMEOUT_MS / 1000,
+    )
+    response = send(request)
+    outcome, retryable, reason = _classify(response)
+    TransactionLog.objects.create(
+        lead=callback.lead,
+        kind=LogKind.CALLBACK,
+        is_test=callback.lead.is_test,
+        method="POST",
+        url=url[:500],
+        request_headers={k: v for k, v in request.headers.items()},
+        request_body=body.decode(),
+        status_code=response.status,
+        response_body=response.body.decode("utf-8", "replace")[:20000],
+        outcome=outcome,
+        error=reason[:300],
+        duration_ms=round(response.elapsed_ms),
+        attempt=callback.attempts,
+    )
+    if outcome == Outcome.ACCEPTED:
+        _close(callback, DeliveryStatus.ACCEPTED, outcome, "")
+    elif retryable and callback.attempts < callback.max_attempts:
+        retry_at = timezone.now() + timedelta(seconds=_backoff(callback.attempts))
+        _close(callback, DeliveryStatus.RETRY, outcome, reason, retry_at)
+        schedule_callback(callback.pk, retry_at)
+    else:
+        _close(callback, DeliveryStatus.FAILED, outcome, reason)
+    return outcome
+
+
+def _classify(response: OutboundResponse) -> tuple[str, bool, str]:
+    """(outcome class, retryable, reason) for a publisher's answer: any 2xx is a receipt."""
+    if response.error == "timeout":
+        return Outcome.TIMEOUT, True, "timed out"
+    if response.error:
+        return Outcome.TRANSPORT_ERROR, True, response.detail
+    status = response.status or 0
+    if 200 <= status < 300:
+        return Outcome.ACCEPTED, False, ""
+    return Outcome.HTTP_ERROR, status in (408, 429) or status >= 500, f"HTTP {status}"
+
+
+def _backoff(attempt_number: int) -> float:
+    steps = settings.SWITCHYARD["RETRY_BACKOFF_SECONDS"]
+    base = steps[min(attempt_number - 1, len(steps) - 1)]
+    return base * (1 + random.uniform(0, 0.25))
+
+
+def _close(
+    callback: PublisherCallback,
+    status: str,
+    outcome: str,
+    reason: str,
+    retry_at: datetime | None = None,
+) -> None:
+    PublisherCallback.objects.filter(pk=callback.pk, status=DeliveryStatus.SENDING).update(
+        status=status,
+        last_outcome=outcome,
+        reason=reason[:200],
+        next_attempt_at=retry_at,
+        updated_at=timezone.now(),
+    )
+
+
+def due_callbacks(now: datetime, limit: int = 500) -> list[int]:
+    """Callbacks the sweeper should (re-)enqueue: due and not just queued, or abandoned.
+
+    A callback abandoned on its last attempt is failed here: nobody may send it again.
+    """
+    fresh = now - timedelta(seconds=10)
+    PublisherCallback.objects.filter(
+        status=DeliveryStatus.SENDING,
+        claimed_at__lt=now - STALE_CLAIM,
+        attempts__gte=F("max_attempts"),
+    ).update(
+        status=DeliveryStatus.FAILED,
+        reason="interrupted on its last attempt",
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    due = Q(status__in=OPEN, next_attempt_at__lte=now, updated_at__lt=fresh) | Q(
+        status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM
+    )
+    return list(
+        PublisherCallback.objects.filter(due)
+        .filter(attempts__lt=F("max_attempts"))
+        .values_list("pk", flat=True)[:limit]
+    )

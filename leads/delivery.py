@@ -1,0 +1,290 @@
+"""Moving a lead down its waterfall of deliveries until one buyer accepts it.
+
+The same function serves the synchronous post (bounded by the post deadline) and
+the Celery worker (retries, async mode, the sweeper). Two rows make it safe:
+the lead's lease (one actor at a time walks a lead's waterfall) and each
+delivery's status (claimed by a conditional UPDATE before every attempt), so
+duplicate tasks, redelivered messages and the sweeper can never post twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from buyers.choices import Outcome
+from exchange.config_cache import Config, get_config
+
+from .attempts import OPEN, WALKING, attempt
+from .choices import DeliveryStatus, LeadStatus
+from .models import Delivery, Lead, LeadEvent
+
+log = logging.getLogger(__name__)
+
+MIN_ATTEMPT_MS = 100
+# The lease covers one attempt: the call's timeout, the transport's overrun guard (5 s)
+# and this margin for the database work around it. It is renewed before every attempt,
+# so a killed worker's lead is free again within one attempt's time.
+LEASE_MARGIN_S = 10
+
+
+def start_deliveries(
+    lead: Lead,
+    ranked: list[tuple[int, Decimal, Any]],
+    skip_buyers: dict[int, str],
+    config: Config,
+) -> list[Delivery]:
+    """The outbox: one delivery row per ranked bid, committed before anyone is told."""
+    now = timezone.now()
+    rows = []
+    for rank, (campaign_id, price, bid) in enumerate(ranked, start=1):
+        campaign = config.campaigns.get(campaign_id)
+        status, reason = DeliveryStatus.QUEUED, ""
+        if campaign is None or not campaign.live:
+            status, reason = DeliveryStatus.SKIPPED, "campaign no longer live"
+        elif campaign.buyer_id in skip_buyers:
+            status, reason = DeliveryStatus.SKIPPED, skip_buyers[campaign.buyer_id]
+        rows.append(
+            Delivery(
+                lead=lead,
+                campaign_id=campaign_id,
+                bid=bid,
+                rank=rank,
+                price=price,
+                status=status,
+                reason=reason,
+                max_attempts=campaign.max_attempts if campaign else 1,
+                next_attempt_at=now,
+            )
+        )
+    with transaction.atomic():
+        return Delivery.objects.bulk_create(rows)
+
+
+def answer_for(lead: Lead, *, mode: str, config: Config) -> dict[str, Any]:
+    """Deliver within the post deadline (sync) or not at all (async), then answer."""
+    if mode == "async":
+        _park(lead, "async post")
+    else:
+        vertical = next(v for v in config.verticals.values() if v.id == lead.vertical_id)
+        deadline = timezone.now() + timedelta(milliseconds=vertical.post_deadline_ms)
+        advance(lead.pk, deadline=deadline, config=config)
+    lead.refresh_from_db()
+    return lead.result or publisher_answer(lead)
+
+
+def publisher_answer(lead: Lead) -> dict[str, Any]:
+    from .services import money
+
+    if lead.status == LeadStatus.SOLD:
+        return {"lead_id": str(lead.id), "status": "sold", "price": money(lead.payout)}
+    if lead.status in (LeadStatus.REJECTED, LeadStatus.FAILED):
+        return {"lead_id": str(lead.id), "status": "rejected", "reasons": lead.reasons}
+    return {"lead_id": str(lead.id), "status": "pending"}
+
+
+# --- the lease -----------------------------------------------------------------------
+# ``lease_until`` doubles as the holder's token: only the holder knows its exact value,
+# so renewing and releasing are conditional on it.
+
+
+def acquire_lease(lead_id: Any, seconds: float) -> datetime | None:
+    """Take the lead's lease if it is free; returns the token, or None."""
+    now = timezone.now()
+    until = now + timedelta(seconds=seconds)
+    taken = (
+        Lead.objects.filter(pk=lead_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=until)
+    )
+    return until if taken else None
+
+
+def renew_lease(lead_id: Any, token: datetime, seconds: float) -> datetime | None:
+    """Extend a lease we hold; None when it expired and someone else took it."""
+    until = timezone.now() + timedelta(seconds=seconds)
+    renewed = Lead.objects.filter(pk=lead_id, lease_until=token).update(lease_until=until)
+    return until if renewed else None
+
+
+def release_lease(lead_id: Any, token: datetime) -> None:
+    Lead.objects.filter(pk=lead_id, lease_until=token).update(lease_until=None)
+
+
+# --- the waterfall ---------------------------------------------------------------------
+
+
+def advance(lead_id: Any, *, deadline: datetime | None = None, config: Config | None = None) -> str:
+    """Walk the lead's waterfall in rank order until one buyer accepts or all are done.
+
+    Returns the lead's status afterwards. A bidder that failed in a retryable way is
+    retried after its backoff (up to its ``max_attempts``) before the next bidder gets
+    the lead; one whose post circuit is open steps aside for the next bidder at once
+    and is retried later. Within a sync post's ``deadline`` the walk waits for a
+    retry that falls due in time; otherwise the lead is parked as pending with a
+    task scheduled for the next retry.
+    """
+    config = config or get_config()
+    token = acquire_lease(lead_id, LEASE_MARGIN_S)
+    if token is None:
+        status = Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()
+        return status or "missing"  # a task for a lead deleted since is harmless
+    try:
+        _recover_interrupted(lead_id)
+        while True:
+            lead = Lead.objects.get(pk=lead_id)
+            if lead.status not in WALKING:
+                return lead.status
+            open_rows = list(lead.deliveries.filter(status__in=OPEN).order_by("rank"))
+            if not open_rows:
+                return _finish_unsold(lead)
+            now = timezone.now()
+            turn, wake = _next_in_line(open_rows, now)
+            remaining_ms = (deadline - now).total_seconds() * 1000 if deadline else None
+            if turn is None and remaining_ms is not None:
+                wait = (wake - now).total_seconds()
+                if wait * 1000 + MIN_ATTEMPT_MS <= remaining_ms:
+                    token = renew_lease(lead_id, token, wait + LEASE_MARGIN_S)
+                    if token is None:
+                        return lead.status
+                    time.sleep(wait)  # a sync post spends its deadline on the retry
+                    continue
+            if turn is None or (remaining_ms is not None and remaining_ms < MIN_ATTEMPT_MS):
+                _park(lead, "waiting for retries", wake if turn is None else now)
+                return LeadStatus.PENDING
+            token = renew_lease(lead_id, token, _attempt_seconds(turn, config))
+            if token is None:
+                return lead.status  # our lease ran out and another actor took over
+            attempt(turn, lead, config, max_ms=remaining_ms)
+    finally:
+        if token is not None:
+            release_lease(lead_id, token)
+
+
+def _next_in_line(open_rows: list[Delivery], now: datetime) -> tuple[Delivery | None, datetime]:
+    """The delivery whose turn it is now, or (None, when the next one falls due).
+
+    Rank order decides: a bidder waiting out a backoff holds the lead until it is
+    retried or gives up, except one whose circuit was open, which lets the next
+    bidder go first.
+    """
+    waiting: list[datetime] = []
+    for delivery in open_rows:
+        due_at = delivery.next_attempt_at or now
+        if due_at <= now:
+            return delivery, now
+        waiting.append(due_at)
+        if delivery.last_outcome != Outcome.CIRCUIT_OPEN:
+            break
+    return None, min(waiting)
+
+
+def _attempt_seconds(delivery: Delivery, config: Config) -> float:
+    campaign = config.campaigns.get(delivery.campaign_id)
+    timeout_ms = campaign.post.timeout_ms if campaign and campaign.post else 0
+    return timeout_ms / 1000 + 5 + LEASE_MARGIN_S
+
+
+def _recover_interrupted(lead_id: Any) -> None:
+    """Deliveries left 'sending' under an expired lease lost their sender mid-call.
+
+    Whether the buyer got that post is unknown, so it is sent again with the same
+    Idempotency-Key (a retry), unless it was the last attempt allowed.
+    """
+    sending = Delivery.objects.filter(lead_id=lead_id, status=DeliveryStatus.SENDING)
+    rows = list(sending.values_list("pk", "attempts", "max_attempts"))
+    if not rows:
+        return
+    now = timezone.now()
+    note = "attempt interrupted (worker lost)"
+    retry = [pk for pk, attempts, most in rows if attempts < most]
+    sending.filter(pk__in=retry).update(
+        status=DeliveryStatus.RETRY, next_attempt_at=now, reason=note, updated_at=now
+    )
+    sending.update(status=DeliveryStatus.FAILED, next_attempt_at=None, reason=note, updated_at=now)
+    log.warning("lead %s: %d interrupted delivery attempt(s) recovered", lead_id, len(rows))
+
+
+def _park(lead: Lead, note: str, when: datetime | None = None) -> None:
+    """Leave the lead to the workers: status pending, a task scheduled after commit."""
+    from .tasks import schedule_lead
+
+    with transaction.atomic():
+        if lead.status == LeadStatus.POSTING:
+            Lead.objects.filter(pk=lead.pk).update(
+                status=LeadStatus.PENDING, result=None, reasons=[]
+            )
+            LeadEvent.objects.create(
+                lead=lead, from_status=lead.status, to_status=LeadStatus.PENDING, note=note
+            )
+            lead.status = LeadStatus.PENDING
+        schedule_lead(lead.pk, when)
+
+
+def _finish_unsold(lead: Lead) -> str:
+    from .callbacks import queue_callback
+
+    failed = lead.deliveries.filter(status=DeliveryStatus.FAILED).exists()
+    skipped_only = not lead.deliveries.exclude(status=DeliveryStatus.SKIPPED).exists()
+    status = LeadStatus.FAILED if failed else LeadStatus.REJECTED
+    if skipped_only:
+        reasons = sorted({r for r in lead.deliveries.values_list("reason", flat=True)})
+        reason = "duplicate" if any("duplicate" in r for r in reasons) else "all_buyers_rejected"
+    else:
+        reason = "delivery_failed" if failed else "all_buyers_rejected"
+    answer = {"lead_id": str(lead.id), "status": "rejected", "reasons": [reason]}
+    lead.check_transition(status)
+    with transaction.atomic():
+        moved = Lead.objects.filter(pk=lead.pk, status=lead.status).update(
+            status=status, reasons=[reason], result=answer
+        )
+        if moved:
+            event = LeadEvent.objects.create(
+                lead=lead, from_status=lead.status, to_status=status, note=reason
+            )
+            lead.status, lead.reasons = status, [reason]
+            queue_callback(lead, event)
+    return status
+
+
+# --- replay ---------------------------------------------------------------------------------
+
+
+def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
+    """Give a failed lead's failed deliveries a fresh set of attempts and schedule it.
+
+    Returns False when the lead is not failed (already replayed, or sold since), so
+    a double click replays once. Deliveries are re-sent with the same Idempotency-Key.
+    """
+    from .tasks import schedule_lead
+
+    now = timezone.now()
+    with transaction.atomic():
+        moved = Lead.objects.filter(pk=lead.pk, status=LeadStatus.FAILED).update(
+            status=LeadStatus.PENDING, result=None, reasons=[]
+        )
+        if not moved:
+            return False
+        lead.deliveries.filter(status=DeliveryStatus.FAILED).update(
+            status=DeliveryStatus.QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            reason=f"replayed by {by}"[:200],
+            updated_at=now,
+        )
+        LeadEvent.objects.create(
+            lead=lead,
+            from_status=LeadStatus.FAILED,
+            to_status=LeadStatus.PENDING,
+            note=f"replayed by {by}"[:200],
+        )
+        schedule_lead(lead.pk)
+    lead.status = LeadStatus.PENDING
+    return True

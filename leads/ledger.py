@@ -1,0 +1,166 @@
+"""The ledger: the only place money moves.
+
+A sale writes one row (the buyer's charge, the publisher's payout and the exchange's
+margin); a return writes its exact negation, linked to the sale; an adjustment is a
+row with a reason and the acting user. Balances and statements are sums of these
+rows, so they reconcile to the cent by construction. Test leads never reach it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from .choices import LedgerKind
+from .models import Lead, LedgerEntry
+
+FOUR_PLACES = Decimal("0.0001")
+ZERO = Decimal("0.0000")
+
+
+class LedgerError(Exception):
+    """A money movement the ledger refuses (a programming or data error, not a user's)."""
+
+
+def amount(value: Decimal | int | str) -> Decimal:
+    """``value`` as a ledger amount: Decimal with 4 places. Floats are refused."""
+    if isinstance(value, float):
+        raise TypeError("money is Decimal, never float")
+    return Decimal(value).quantize(FOUR_PLACES)
+
+
+def record_sale(lead: Lead) -> LedgerEntry:
+    """Write the sale of ``lead``: charge = its price, payout = its payout.
+
+    Call it in the transaction that marks the lead sold. Refuses test leads, unsold
+    leads and a second sale row for the same lead.
+    """
+    if lead.is_test:
+        raise LedgerError(f"lead {lead.pk} is a test lead: test leads never touch the ledger")
+    if lead.sold_campaign_id is None or lead.price is None or lead.payout is None:
+        raise LedgerError(f"lead {lead.pk} has no sale to record (campaign, price or payout)")
+    with transaction.atomic():
+        # The lead's row lock makes the check below and the insert one step, even if
+        # two workers try to record the same sale.
+        Lead.objects.select_for_update().filter(pk=lead.pk).exists()
+        if LedgerEntry.objects.filter(lead=lead, kind=LedgerKind.SALE).exists():
+            raise LedgerError(f"lead {lead.pk} already has a sale in the ledger")
+        charge, payout = amount(lead.price), amount(lead.payout)
+        return LedgerEntry.objects.create(
+            kind=LedgerKind.SALE,
+            lead=lead,
+            buyer_id=lead.sold_campaign.buyer_id,
+            campaign_id=lead.sold_campaign_id,
+            publisher_id=lead.publisher_id,
+            charge=charge,
+            payout=payout,
+            margin=charge - payout,
+            created_at=lead.sold_at or timezone.now(),
+        )
+
+
+def reverse_sale(
+    lead: Lead, *, reason: str, user: Any = None, at: datetime | None = None
+) -> LedgerEntry:
+    """Write the exact negation of ``lead``'s sale row (a return), linked by ``reverses``."""
+    with transaction.atomic():
+        sale = (
+            LedgerEntry.objects.select_for_update().filter(lead=lead, kind=LedgerKind.SALE).first()
+        )
+        if sale is None:
+            raise LedgerError(f"lead {lead.pk} has no sale in the ledger to reverse")
+        if LedgerEntry.objects.filter(reverses=sale).exists():
+            raise LedgerError(f"the sale of lead {lead.pk} is already reversed")
+        return LedgerEntry.objects.create(
+            kind=LedgerKind.RETURN,
+            lead=lead,
+            buyer_id=sale.buyer_id,
+            campaign_id=sale.campaign_id,
+            publisher_id=sale.publisher_id,
+            charge=-sale.charge,
+            payout=-sale.payout,
+            margin=-sale.margin,
+            reason=reason[:200],
+            reverses=sale,
+            created_by=user,
+            created_at=at or timezone.now(),
+        )
+
+
+def record_adjustment(
+    *,
+    buyer: Any = None,
+    publisher: Any = None,
+    charge: Decimal = ZERO,
+    payout: Decimal = ZERO,
+    reason: str,
+    user: Any,
+    at: datetime | None = None,
+) -> LedgerEntry:
+    """A manual money movement: ``charge`` to ``buyer`` (negative: a credit) and/or
+    ``payout`` to ``publisher`` (negative: a debit); the exchange's margin absorbs the
+    difference. Needs a reason and the acting user."""
+    charge, payout = amount(charge), amount(payout)
+    if not reason.strip():
+        raise LedgerError("an adjustment needs a reason")
+    if user is None:
+        raise LedgerError("an adjustment needs the user who makes it")
+    if charge == 0 and payout == 0:
+        raise LedgerError("an adjustment must move some money")
+    if charge and buyer is None:
+        raise LedgerError("a charge adjustment needs the buyer it applies to")
+    if payout and publisher is None:
+        raise LedgerError("a payout adjustment needs the publisher it applies to")
+    with transaction.atomic():
+        return LedgerEntry.objects.create(
+            kind=LedgerKind.ADJUSTMENT,
+            buyer=buyer,
+            publisher=publisher,
+            charge=charge,
+            payout=payout,
+            margin=charge - payout,
+            reason=reason[:200],
+            created_by=user,
+            created_at=at or timezone.now(),
+        )
+
+
+def entries(
+    *,
+    buyer: Any = None,
+    publisher: Any = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> QuerySet[LedgerEntry]:
+    """The ledger rows of a buyer and/or publisher in ``[start, end)``, test leads
+    excluded: the one selection balances and statements both sum."""
+    rows = LedgerEntry.objects.filter(Q(lead__isnull=True) | Q(lead__is_test=False))
+    if buyer is not None:
+        rows = rows.filter(buyer=buyer)
+    if publisher is not None:
+        rows = rows.filter(publisher=publisher)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    return rows
+
+
+def balances(
+    *,
+    buyer: Any = None,
+    publisher: Any = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Decimal]:
+    """Sums of charge, payout and margin over ``entries(...)`` (one query)."""
+    totals = entries(buyer=buyer, publisher=publisher, start=start, end=end).aggregate(
+        charge=Sum("charge"), payout=Sum("payout"), margin=Sum("margin")
+    )
+    # Quantizing also undoes SQLite's floating-point sums; PostgreSQL's are exact.
+    return {name: amount(value or 0) for name, value in totals.items()}

@@ -1,0 +1,324 @@
+"""Leads and everything that happens to them: bids, deliveries, calls, money."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from exchange.crypto import EncryptedJSONField
+
+from .choices import (
+    LEAD_TRANSITIONS,
+    DeliveryStatus,
+    LeadStatus,
+    LedgerKind,
+    LogKind,
+    ReturnReason,
+)
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+class Lead(models.Model):
+    """One lead. Non-personal fields are in ``data``; personal ones only in the
+    encrypted ``pii``, with keyed hashes of phone and email for lookups."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    vertical = models.ForeignKey("exchange.Vertical", on_delete=models.PROTECT, related_name="+")
+    publisher = models.ForeignKey(
+        "exchange.Publisher", on_delete=models.PROTECT, related_name="leads"
+    )
+    api_key = models.ForeignKey(
+        "exchange.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sub_id = models.CharField(max_length=100, blank=True, default="")
+    is_test = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=LeadStatus.choices, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+    pii = EncryptedJSONField(default=dict, blank=True)
+    phone_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    email_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    offer_price = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Payout offered at ping."
+    )
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    sold_campaign = models.ForeignKey(
+        "buyers.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    price = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="What the buyer pays."
+    )
+    payout = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="What the publisher earns.",
+    )
+    reasons = models.JSONField(default=list, blank=True)
+    result = models.JSONField(
+        null=True, blank=True, help_text="The answer given to the post, replayed on repeats."
+    )
+    trace = models.JSONField(
+        default=list, blank=True, help_text="Why each campaign was or was not pinged."
+    )
+    lease_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Whoever moves this lead down its waterfall holds it until then (a "
+        "conditional UPDATE takes it), so two workers never post it at once.",
+    )
+    pii_erased_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    sold_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publisher", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="uniq_lead_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    def check_transition(self, new_status: str) -> None:
+        if new_status not in LEAD_TRANSITIONS[self.status]:
+            raise IllegalTransition(f"lead {self.id}: {self.status} -> {new_status}")
+
+
+class LeadEvent(models.Model):
+    """One status change of a lead: the publisher-visible timeline."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    note = models.CharField(max_length=200, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class Bid(models.Model):
+    """A campaign's answer to a ping."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="bids")
+    campaign = models.ForeignKey("buyers.Campaign", on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=16)
+    price = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    reference = models.CharField(max_length=200, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    rank = models.PositiveIntegerField(null=True, blank=True, help_text="1 = best; empty: no bid.")
+    latency_ms = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lead", "rank"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.outcome} {self.price or ''}".strip()
+
+
+class Delivery(models.Model):
+    """Posting a lead to one campaign: a row with a status, claimed by a conditional
+    UPDATE before every attempt, so duplicate tasks and sweepers are harmless."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
+    campaign = models.ForeignKey("buyers.Campaign", on_delete=models.PROTECT, related_name="+")
+    bid = models.ForeignKey(Bid, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rank = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=12, decimal_places=4)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=16, blank=True, default="")
+    buyer_reference = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["lead", "rank"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "campaign"], name="uniq_delivery_per_campaign")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} → {self.campaign_id} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable per (lead, campaign), sent on every attempt so buyers can dedupe."""
+        return f"{self.lead_id}:{self.campaign_id}"
+
+
+class PublisherCallback(models.Model):
+    """A signed status event owed to the publisher's callback URL, one per status change
+    (``event``). Like a delivery it is a row with a status, claimed by a conditional
+    UPDATE before every attempt, so retries, duplicate tasks and the sweeper never
+    send it twice at once and never lose it."""
+
+    event = models.OneToOneField(LeadEvent, on_delete=models.CASCADE, related_name="callback")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="callbacks")
+    publisher = models.ForeignKey(
+        "exchange.Publisher", on_delete=models.CASCADE, related_name="callbacks"
+    )
+    payload = models.JSONField(help_text="The event as sent; signed as compact JSON.")
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=16, blank=True, default="")
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} {self.payload.get('status', '')} callback ({self.status})"
+
+
+class TransactionLog(models.Model):
+    """Every outbound call, with timing and outcome; bodies stored with PII masked."""
+
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="calls"
+    )
+    campaign = models.ForeignKey(
+        "buyers.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    kind = models.CharField(max_length=16, choices=LogKind.choices)
+    is_test = models.BooleanField(default=False)
+    method = models.CharField(max_length=8, default="POST")
+    url = models.URLField(max_length=500)
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_body = models.TextField(blank=True, default="")
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True, default="")
+    outcome = models.CharField(max_length=16, db_index=True)
+    error = models.CharField(max_length=300, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.url} {self.outcome}"
+
+
+class LedgerEntry(models.Model):
+    """A money movement. Sales, returns and adjustments are the only way money moves;
+    statements are sums of these rows. ``margin`` is always ``charge - payout``."""
+
+    kind = models.CharField(max_length=16, choices=LedgerKind.choices)
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
+    )
+    buyer = models.ForeignKey(
+        "buyers.Buyer", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
+    )
+    campaign = models.ForeignKey(
+        "buyers.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    publisher = models.ForeignKey(
+        "exchange.Publisher", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
+    )
+    charge = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal("0"),
+        help_text="Buyer owes (+) / credit (−).",
+    )
+    payout = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal("0"),
+        help_text="Publisher earns (+) / debit (−).",
+    )
+    margin = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    reason = models.CharField(max_length=200, blank=True, default="")
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            # A tolerance far below the 4th decimal: SQLite does this arithmetic in
+            # floating point; PostgreSQL's numeric is exact either way.
+            models.CheckConstraint(
+                condition=models.Q(
+                    margin__gte=models.F("charge") - models.F("payout") - Decimal("0.00001"),
+                    margin__lte=models.F("charge") - models.F("payout") + Decimal("0.00001"),
+                ),
+                name="ledger_margin_is_charge_minus_payout",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.charge}/{self.payout}"
+
+
+class Return(models.Model):
+    """A buyer sending a sold lead back within its return window."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.PROTECT, related_name="return_record")
+    buyer = models.ForeignKey("buyers.Buyer", on_delete=models.PROTECT, related_name="returns")
+    reason = models.CharField(max_length=32, choices=ReturnReason.choices)
+    note = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"return of {self.lead_id} ({self.reason})"
+
+
+class Suppression(models.Model):
+    """A do-not-contact entry (DNC, opt-out), matched by keyed hash only."""
+
+    phone_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    email_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    source = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"suppression {self.pk} ({self.source or 'manual'})"

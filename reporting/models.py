@@ -1,0 +1,1 @@
+"""Reporting keeps no tables of its own yet: statements are sums of ledger rows."""

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("SWITCHYARD_TESTING", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config_cache() -> Iterator[None]:
+    # Each test builds its own configuration inside a rolled-back transaction.
+    from exchange.config_cache import invalidate_local
+
+    invalidate_local()
+    yield
+    invalidate_local()
+
+
+@pytest.fixture
+def buyer_server() -> Iterator[Any]:
+    """A real local HTTP server standing in for buyers' APIs; it answers concurrently,
+    so one hung buyer does not hold up the others."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.release = threading.Event()  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.release.set()  # type: ignore[attr-defined]
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def api() -> Any:
+    from rest_framework.test import APIClient
+
+    return APIClient()

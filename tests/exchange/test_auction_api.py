@@ -1,0 +1,316 @@
+"""The ping/post auction through the public API, against real local buyer servers."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+from werkzeug import Response
+
+from leads.models import Delivery, Lead, LedgerEntry
+from tests.factories import PING_LEAD, POST_LEAD, make_campaign, make_publisher, make_vertical
+
+pytestmark = pytest.mark.django_db
+
+
+def bid(price: str, ref: str = "R1", delay: float = 0.0) -> Any:
+    def handler(request: Any) -> Response:
+        time.sleep(delay)
+        body = {"result": "accepted", "bid": price, "bid_id": ref}
+        return Response(json.dumps(body), content_type="application/json")
+
+    return handler
+
+
+def accept_post(request: Any) -> Response:
+    return Response(json.dumps({"status": "ok", "lead_id": "B-1"}), content_type="application/json")
+
+
+def reject_post(request: Any) -> Response:
+    return Response(json.dumps({"status": "no", "error": "dupe"}), content_type="application/json")
+
+
+def ping(api: Any, key: str, lead: dict | None = None, **extra: Any) -> Any:
+    body = {"vertical": "auto-insurance", "lead": lead or PING_LEAD, **extra}
+    return api.post("/api/v1/ping", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def post(api: Any, key: str, ping_id: str, lead: dict | None = None, **extra: Any) -> Any:
+    body = {"ping_id": ping_id, "lead": lead or POST_LEAD, **extra}
+    return api.post("/api/v1/post", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def posts_to(server: Any, path: str) -> int:
+    return sum(1 for request, _ in server.log if request.path == path)
+
+
+@pytest.fixture
+def market(buyer_server: Any) -> dict[str, Any]:
+    vertical = make_vertical()
+    _, key = make_publisher(floor=D("1.00"))
+    url = buyer_server.url_for
+    for name, price in (("high", "20.00"), ("low", "10.00")):
+        buyer_server.expect_request(f"/{name}/ping").respond_with_handler(bid(price, f"{name}-ref"))
+        buyer_server.expect_request(f"/{name}/post").respond_with_handler(accept_post)
+        make_campaign(vertical, name, ping_url=url(f"/{name}/ping"), post_url=url(f"/{name}/post"))
+    return {"key": key, "vertical": vertical, "server": buyer_server}
+
+
+def test_a_ping_is_offered_the_best_payout_as_a_decimal_string(api: Any, market: dict) -> None:
+    answer = ping(api, market["key"])
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "accepted"
+    assert body["price"] == "16.00"  # 80% of the best bid, 20.00
+    assert body["expires_at"].endswith("Z")
+    phases = [part.split(";")[0] for part in answer.headers["Server-Timing"].split(", ")]
+    assert phases == ["parse", "eligibility", "fanout", "ranking", "write"]
+
+
+def test_a_post_sells_to_the_best_bidder_which_receives_exactly_one_post(
+    api: Any, market: dict
+) -> None:
+    ping_id = ping(api, market["key"]).json()["ping_id"]
+
+    answer = post(api, market["key"], ping_id)
+
+    assert answer.status_code == 200
+    assert answer.json() == {"lead_id": ping_id, "status": "sold", "price": "16.00"}
+    assert posts_to(market["server"], "/high/post") == 1
+    assert posts_to(market["server"], "/low/post") == 0
+    lead = Lead.objects.get(pk=ping_id)
+    assert (lead.price, lead.payout) == (D("20.0000"), D("16.00"))
+
+
+def test_the_buyer_gets_its_bid_reference_and_a_stable_idempotency_key(
+    api: Any, market: dict
+) -> None:
+    ping_id = ping(api, market["key"]).json()["ping_id"]
+    post(api, market["key"], ping_id)
+
+    request = next(r for r, _ in market["server"].log if r.path == "/high/post")
+    assert request.headers["Idempotency-Key"].startswith(ping_id)
+    assert request.json["first_name"] == "Ann"
+    assert request.json["phone"] == "+12145550143"
+
+
+def test_posting_one_ping_twice_sells_once_and_replays_the_first_answer(
+    api: Any, market: dict
+) -> None:
+    ping_id = ping(api, market["key"]).json()["ping_id"]
+
+    first = post(api, market["key"], ping_id)
+    second = post(api, market["key"], ping_id)
+
+    assert second.status_code == 200
+    assert second.json() == first.json()
+    assert posts_to(market["server"], "/high/post") == 1
+    assert LedgerEntry.objects.filter(lead_id=ping_id, kind="sale").count() == 1
+
+
+def test_a_rejected_post_goes_down_the_waterfall(api: Any, buyer_server: Any) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher()
+    url = buyer_server.url_for
+    buyer_server.expect_request("/picky/ping").respond_with_handler(bid("30.00"))
+    buyer_server.expect_request("/picky/post").respond_with_handler(reject_post)
+    buyer_server.expect_request("/easy/ping").respond_with_handler(bid("12.50"))
+    buyer_server.expect_request("/easy/post").respond_with_handler(accept_post)
+    make_campaign(vertical, "picky", ping_url=url("/picky/ping"), post_url=url("/picky/post"))
+    make_campaign(vertical, "easy", ping_url=url("/easy/ping"), post_url=url("/easy/post"))
+    ping_id = ping(api, key).json()["ping_id"]
+
+    answer = post(api, key, ping_id).json()
+
+    assert answer["status"] == "sold"
+    assert answer["price"] == "10.00"
+    statuses = dict(
+        Delivery.objects.filter(lead_id=ping_id).values_list("campaign__slug", "status")
+    )
+    assert statuses == {"picky": "rejected", "easy": "accepted"}
+
+
+def test_every_buyer_rejecting_the_post_answers_rejected(api: Any, buyer_server: Any) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher()
+    buyer_server.expect_request("/no/ping").respond_with_handler(bid("9.00"))
+    buyer_server.expect_request("/no/post").respond_with_handler(reject_post)
+    url = buyer_server.url_for
+    make_campaign(vertical, "no", ping_url=url("/no/ping"), post_url=url("/no/post"))
+    ping_id = ping(api, key).json()["ping_id"]
+
+    answer = post(api, key, ping_id).json()
+
+    assert answer == {"lead_id": ping_id, "status": "rejected", "reasons": ["all_buyers_rejected"]}
+
+
+def test_a_hung_buyer_does_not_delay_the_answer_past_its_timeout(
+    api: Any, buyer_server: Any
+) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher()
+
+    def hang(request: Any) -> Response:
+        buyer_server.release.wait(10)
+        return Response("{}", content_type="application/json")
+
+    url = buyer_server.url_for
+    buyer_server.expect_request("/fast/ping").respond_with_handler(bid("7.00", delay=0.05))
+    buyer_server.expect_request("/hung/ping").respond_with_handler(hang)
+    make_campaign(vertical, "fast", ping_url=url("/fast/ping"), post_url=url("/fast/post"))
+    make_campaign(
+        vertical, "hung", ping_url=url("/hung/ping"), post_url=url("/hung/post"), timeout_ms=300
+    )
+    ping(api, key)  # warm the connection pool and the config cache
+
+    started = time.perf_counter()
+    answer = ping(api, key)
+    elapsed = time.perf_counter() - started
+
+    assert answer.json()["status"] == "accepted"
+    assert answer.json()["price"] == "5.60"
+    assert elapsed < 0.4
+    lead = Lead.objects.get(pk=answer.json()["ping_id"])
+    outcomes = dict(lead.bids.values_list("campaign__slug", "outcome"))
+    assert outcomes == {"fast": "accepted", "hung": "timeout"}
+
+
+def test_fixed_price_campaigns_without_a_ping_endpoint_bid_without_http(
+    api: Any, buyer_server: Any
+) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher()
+    buyer_server.expect_request("/flat/post").respond_with_handler(accept_post)
+    make_campaign(
+        vertical,
+        "flat",
+        post_url=buyer_server.url_for("/flat/post"),
+        pricing_model="fixed",
+        fixed_price="6.00",
+    )
+
+    answer = ping(api, key).json()
+
+    assert answer["price"] == "4.80"
+    assert len(buyer_server.log) == 0
+
+
+def test_no_campaign_for_the_vertical_answers_no_eligible_buyers(api: Any) -> None:
+    make_vertical()
+    _, key = make_publisher()
+
+    answer = ping(api, key).json()
+
+    assert answer["status"] == "rejected"
+    assert answer["reasons"] == ["no_eligible_buyers"]
+
+
+def test_bids_whose_payout_is_below_the_publisher_floor_are_not_offered(
+    api: Any, buyer_server: Any
+) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher(floor=D("5.00"))
+    buyer_server.expect_request("/cheap/ping").respond_with_handler(bid("4.00"))
+    url = buyer_server.url_for
+    make_campaign(vertical, "cheap", ping_url=url("/cheap/ping"), post_url=url("/cheap/post"))
+
+    answer = ping(api, key).json()
+
+    assert answer["status"] == "rejected"
+    assert answer["reasons"] == ["below_floor"]
+
+
+def test_a_post_after_the_offer_expired_gets_410(api: Any, market: dict) -> None:
+    ping_id = ping(api, market["key"]).json()["ping_id"]
+    Lead.objects.filter(pk=ping_id).update(offer_expires_at="2000-01-01T00:00:00Z")
+
+    answer = post(api, market["key"], ping_id)
+
+    assert answer.status_code == 410
+    assert answer.json()["error"]["code"] == "ping_expired"
+    assert posts_to(market["server"], "/high/post") == 0
+
+
+def test_a_post_may_not_change_what_the_buyers_bid_on(api: Any, market: dict) -> None:
+    ping_id = ping(api, market["key"]).json()["ping_id"]
+
+    answer = post(api, market["key"], ping_id, {**POST_LEAD, "state": "OK"})
+
+    assert answer.status_code == 422
+    assert answer.json()["error"]["fields"] == {
+        "lead.state": ["differs from the value sent in the ping"]
+    }
+
+
+def test_a_direct_post_runs_the_auction_and_sells(api: Any, market: dict) -> None:
+    answer = api.post(
+        "/api/v1/leads",
+        {"vertical": "auto-insurance", "lead": POST_LEAD},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {market['key']}",
+    )
+
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "sold"
+    assert posts_to(market["server"], "/high/post") == 1
+    ping_request = next(r for r, _ in market["server"].log if r.path == "/high/ping")
+    assert "first_name" not in ping_request.json and "phone" not in ping_request.json
+
+
+def test_a_direct_post_with_the_same_idempotency_key_sells_once(api: Any, market: dict) -> None:
+    def send() -> Any:
+        return api.post(
+            "/api/v1/leads",
+            {"vertical": "auto-insurance", "lead": POST_LEAD},
+            format="json",
+            HTTP_AUTHORIZATION=f"Bearer {market['key']}",
+            HTTP_IDEMPOTENCY_KEY="order-77",
+        )
+
+    first, second = send(), send()
+
+    assert second.json() == first.json()
+    assert posts_to(market["server"], "/high/post") == 1
+    assert Lead.objects.count() == 1
+
+
+def test_the_same_person_sold_again_in_the_window_is_a_duplicate(api: Any, market: dict) -> None:
+    post(api, market["key"], ping(api, market["key"]).json()["ping_id"])
+
+    again = post(api, market["key"], ping(api, market["key"]).json()["ping_id"]).json()
+
+    assert again["status"] == "rejected"
+    assert again["reasons"] == ["duplicate"]
+    assert posts_to(market["server"], "/high/post") == 1
+
+
+def test_a_test_key_runs_the_auction_without_money(api: Any, market: dict) -> None:
+    from exchange.models import Publisher
+    from exchange.services import create_api_key
+
+    _, test_key = create_api_key(kind="test", publisher=Publisher.objects.get())
+    ping_id = ping(api, test_key).json()["ping_id"]
+
+    answer = post(api, test_key, ping_id).json()
+
+    assert answer["status"] == "sold"
+    assert Lead.objects.get(pk=ping_id).is_test
+    assert not LedgerEntry.objects.exists()
+    assert len(market["server"].log) == 0  # no test URLs configured: simulated answers
+
+
+def test_the_lead_detail_shows_status_price_and_timeline(api: Any, market: dict) -> None:
+    ping_id = ping(api, market["key"]).json()["ping_id"]
+    post(api, market["key"], ping_id)
+
+    answer = api.get(f"/api/v1/leads/{ping_id}", HTTP_AUTHORIZATION=f"Bearer {market['key']}")
+
+    body = answer.json()
+    assert body["status"] == "sold"
+    assert body["price"] == "16.00"
+    assert [e["status"] for e in body["timeline"]] == ["accepted", "sold"]
+    assert "high" not in json.dumps(body["trace"])

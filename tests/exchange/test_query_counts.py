@@ -1,0 +1,71 @@
+"""The ping hot path reads its configuration from the in-process cache: the number of
+queries a ping makes does not grow with the number of campaigns (SPEC §2, §11)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from werkzeug import Response
+
+from tests.factories import PING_LEAD, make_campaign, make_publisher, make_vertical
+
+pytestmark = pytest.mark.django_db
+
+
+def bid(request: Any) -> Response:
+    body = {"result": "accepted", "bid": "10.00", "bid_id": "R"}
+    return Response(json.dumps(body), content_type="application/json")
+
+
+@pytest.fixture
+def warm_cache(settings: Any) -> None:
+    # The revision check runs at most once a second; keep it out of the measured ping.
+    settings.SWITCHYARD = {**settings.SWITCHYARD, "CONFIG_CACHE_SECONDS": 3600}
+
+
+def add_campaigns(vertical: Any, server: Any, first: int, count: int) -> None:
+    """Campaigns of every kind the eligibility check handles: pinged ones with caps and
+    filters that pass, ones a filter skips, fixed-price ones that bid without HTTP."""
+    for n in range(first, first + count):
+        kind = n % 3
+        make_campaign(
+            vertical,
+            f"campaign-{n}",
+            ping_url=server.url_for("/ping") if kind != 2 else None,
+            post_url=server.url_for("/post"),
+            pricing_model="fixed" if kind == 2 else "dynamic",
+            fixed_price="4.00" if kind == 2 else None,
+            filters=[{"field": "state", "op": "in", "value": ["TX"] if kind != 1 else ["OK"]}],
+            schedule={"mon-sun": "00:00-24:00"},
+            caps=[{"period": "day", "max_leads": 1000}, {"period": "month", "max_spend": "9000"}],
+        )
+
+
+def ping_queries(api: Any, key: str) -> list[str]:
+    body = {"vertical": "auto-insurance", "sub_id": "s1", "lead": PING_LEAD}
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    assert api.post("/api/v1/ping", body, format="json", **headers).status_code == 200  # warms
+    with CaptureQueriesContext(connection) as captured:
+        answer = api.post("/api/v1/ping", body, format="json", **headers)
+    assert answer.json()["status"] == "accepted"
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_a_ping_makes_as_many_queries_with_50_campaigns_as_with_1(
+    api: Any, buyer_server: Any, warm_cache: None
+) -> None:
+    buyer_server.expect_request("/ping").respond_with_handler(bid)
+    vertical = make_vertical()
+    _, key = make_publisher()
+    add_campaigns(vertical, buyer_server, 0, 1)
+    with_one = ping_queries(api, key)
+
+    add_campaigns(vertical, buyer_server, 1, 49)
+    with_fifty = ping_queries(api, key)
+
+    assert len(with_fifty) == len(with_one), "\n".join(with_fifty)
+    assert sum(1 for r, _ in buyer_server.log if r.path == "/ping") == 2 + 2 * 17

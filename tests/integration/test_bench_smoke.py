@@ -1,0 +1,114 @@
+"""Smoke tests of the performance harness (bench/): its pieces, in a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bench import load
+from bench.postflow import match_arrivals
+from bench.procs import Processes, free_port, wait_http
+from bench.scenario import FLEET, floor_ms
+from bench.stats import summarise
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def test_the_baseline_waits_for_the_hung_buyer_and_answers_the_best_bid(
+    processes: Processes,
+) -> None:
+    fleet_port, base_port = free_port(), free_port()
+    fleet_url = f"http://127.0.0.1:{fleet_port}"
+    fleet = processes.start(
+        "fleet", [sys.executable, "-m", "bench.fleet", "--port", str(fleet_port)]
+    )
+    wait_http(f"{fleet_url}/_stats", fleet)
+    baseline = processes.start(
+        "baseline",
+        [sys.executable, "-m", "bench.baseline", "--port", str(base_port), "--fleet", fleet_url],
+    )
+    ping_url = f"http://127.0.0.1:{base_port}/ping"
+    wait_http(ping_url, baseline)
+
+    samples = asyncio.run(load.run(ping_url, rate=20, duration_s=1, warmup_s=0, timeout_s=5))
+
+    assert len(samples) == 20
+    assert all(s.accepted and not s.error for s in samples)
+    # No answer can come before the hung buyer's timeout: the floor both targets share.
+    assert min(s.ms for s in samples) >= floor_ms()
+    hung = next(b for b in FLEET if b.hangs)
+    assert max(s.ms for s in samples) < hung.timeout_ms + 1000
+
+
+def test_the_load_generator_keeps_its_schedule_while_answers_are_slow() -> None:
+    arrivals: list[float] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        await asyncio.sleep(0.3)
+        return web.json_response({"status": "accepted"})
+
+    async def scenario() -> list[load.Sample]:
+        app = web.Application()
+        app.router.add_post("/ping", slow)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            return await load.run(
+                f"http://127.0.0.1:{port}/ping", rate=50, duration_s=1, warmup_s=0, timeout_s=5
+            )
+        finally:
+            await runner.cleanup()
+
+    samples = asyncio.run(scenario())
+
+    # Open loop: 50 requests sent within about a second, none waiting for an answer
+    # (a closed loop would have managed 3 or 4 at 300 ms each).
+    assert len(arrivals) == 50
+    assert arrivals[-1] - arrivals[0] < 1.3
+    assert min(s.ms for s in samples) >= 300
+
+
+def test_a_step_that_falls_behind_is_charged_its_queue_and_not_sustained() -> None:
+    # 10 pings due 0.1 s apart, each answered 1 s later than the one before: a server
+    # building a queue. Latency counts from the due time, so the queue shows.
+    samples = [
+        {"due_s": n / 10, "ms": 150 + 1000 * n, "error": "", "accepted": True} for n in range(10)
+    ]
+
+    step = summarise("exchange", 10, 1.0, samples, floor_ms=150, deadline_ms=160, cpu_s=None)
+
+    assert step.latency_ms["p50"] == 4150
+    assert step.late == 9
+    assert step.throughput < 10
+    assert not step.sustained(p99_target_ms=175)
+    assert step.overloaded(floor_ms=150)
+
+
+def test_post_overheads_line_up_the_buyers_arrivals_with_the_publishers_post() -> None:
+    ms = 1_000_000
+    records = [{"lead_id": "L1", "sent_ns": 1000 * ms, "post_ms": 40.0, "status": "sold"}]
+    arrivals = [
+        {"lead_id": "L1", "buyer": "slow", "received_ns": 1030 * ms, "answered_ns": 1040 * ms},
+        {"lead_id": "L1", "buyer": "picky", "received_ns": 1005 * ms, "answered_ns": 1015 * ms},
+        {"lead_id": "L2", "buyer": "slow", "received_ns": 1001 * ms, "answered_ns": 1002 * ms},
+    ]
+
+    match_arrivals(records, arrivals)
+
+    assert records[0]["buyers"] == ["picky", "slow"]
+    assert records[0]["first_ms"] == pytest.approx(5.0)
+    assert records[0]["hop_ms"] == pytest.approx(15.0)
