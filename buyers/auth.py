@@ -1,8 +1,9 @@
 """Credentials turned into request headers, including OAuth2 client credentials.
 
 OAuth2 tokens are cached in this process and in the shared cache (Redis in
-production) so every process reuses one token until shortly before it expires;
-a 401 from the buyer drops the token so the next call fetches a new one.
+production) so every process reuses one token until shortly before it expires.
+A buyer may revoke a token early: a call answered 401 renews it once and is sent
+again (``reauthorizer``), and the calls refused alongside it share the new token.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hmac
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -23,8 +25,10 @@ from .choices import AuthType
 TOKEN_REFRESH_MARGIN_S = 60
 TOKEN_FETCH_TIMEOUT_S = 5
 
-_local_tokens: dict[int, tuple[str, float]] = {}
-_token_lock = threading.Lock()
+# Both keyed by _cache_key: a credential edited to another client or token endpoint
+# never reuses the token the old one was given.
+_local_tokens: dict[str, tuple[str, float]] = {}
+_token_locks: dict[str, threading.Lock] = {}
 
 
 class CredentialError(Exception):
@@ -41,10 +45,22 @@ def secret_of(cred: Any) -> str:
 
 
 def _cache_key(cred: Any) -> str:
-    return f"oauth2-token:{cred.id}:{hashlib.sha256(cred.token_url.encode()).hexdigest()[:12]}"
+    issuer = f"{cred.token_url}\n{cred.client_id}\n{cred.scope}"
+    return f"oauth2-token:{cred.id}:{hashlib.sha256(issuer.encode()).hexdigest()[:16]}"
 
 
-def fetch_oauth2_token(cred: Any) -> tuple[str, float]:
+def _lock_for(key: str) -> threading.Lock:
+    # One lock per token, so a slow token endpoint holds up only its own buyer's calls
+    # (dict.setdefault is atomic: two threads always get the same lock).
+    return _token_locks.setdefault(key, threading.Lock())
+
+
+def _usable(token: Any, now: float) -> bool:
+    """A cached (token, expires_at) that is not about to expire."""
+    return bool(token) and token[1] - TOKEN_REFRESH_MARGIN_S > now
+
+
+def fetch_oauth2_token(cred: Any, timeout_s: float = TOKEN_FETCH_TIMEOUT_S) -> tuple[str, float]:
     """Ask the token endpoint for a client-credentials token: (token, expires_at epoch)."""
     data = {"grant_type": "client_credentials"}
     if cred.scope:
@@ -54,7 +70,7 @@ def fetch_oauth2_token(cred: Any) -> tuple[str, float]:
             cred.token_url,
             data=data,
             auth=(cred.client_id, secret_of(cred)),
-            timeout=TOKEN_FETCH_TIMEOUT_S,
+            timeout=timeout_s,
         )
         response.raise_for_status()
         payload = response.json()
@@ -65,24 +81,62 @@ def fetch_oauth2_token(cred: Any) -> tuple[str, float]:
 
 
 def oauth2_token(cred: Any) -> str:
-    now = time.time()
-    local = _local_tokens.get(cred.id)
-    if local and local[1] - TOKEN_REFRESH_MARGIN_S > now:
+    key = _cache_key(cred)
+    local = _local_tokens.get(key)
+    if local is not None and _usable(local, time.time()):
         return local[0]
-    with _token_lock:
-        shared = cache.get(_cache_key(cred))
-        if shared and shared[1] - TOKEN_REFRESH_MARGIN_S > now:
-            _local_tokens[cred.id] = tuple(shared)  # type: ignore[assignment]
+    with _lock_for(key):
+        shared = cache.get(key)
+        if _usable(shared, time.time()):
+            _local_tokens[key] = tuple(shared)  # type: ignore[assignment]
             return shared[0]
-        token, expires_at = fetch_oauth2_token(cred)
-        _local_tokens[cred.id] = (token, expires_at)
-        cache.set(_cache_key(cred), (token, expires_at), timeout=max(1, int(expires_at - now)))
-        return token
+        return _fetch_and_store(cred, key)
+
+
+def renew_oauth2_token(cred: Any, refused: str, timeout_s: float = TOKEN_FETCH_TIMEOUT_S) -> str:
+    """A token other than ``refused``, which the buyer answered 401 to: the one another
+    refused call has just fetched, if any, else a new one. N calls refused at once
+    (a fan-out, several workers) so fetch one token, not N."""
+    key = _cache_key(cred)
+    with _lock_for(key):
+        now = time.time()
+        for known in (_local_tokens.get(key), cache.get(key)):
+            if _usable(known, now) and known[0] != refused:
+                _local_tokens[key] = tuple(known)  # type: ignore[assignment]
+                return known[0]
+        return _fetch_and_store(cred, key, timeout_s)
+
+
+def _fetch_and_store(cred: Any, key: str, timeout_s: float = TOKEN_FETCH_TIMEOUT_S) -> str:
+    token, expires_at = fetch_oauth2_token(cred, timeout_s)
+    _local_tokens[key] = (token, expires_at)
+    cache.set(key, (token, expires_at), timeout=max(1, int(expires_at - time.time())))
+    return token
 
 
 def forget_oauth2_token(cred: Any) -> None:
-    _local_tokens.pop(cred.id, None)
-    cache.delete(_cache_key(cred))
+    key = _cache_key(cred)
+    _local_tokens.pop(key, None)
+    cache.delete(key)
+
+
+def reauthorizer(
+    cred: Any | None, sent: Mapping[str, str]
+) -> Callable[[float], dict[str, str] | None] | None:
+    """How to authenticate a call sent with headers ``sent`` anew after a 401, given
+    the seconds left: None for credentials a second try cannot change (only an OAuth2
+    token can be revoked before it expires)."""
+    if cred is None or cred.type != AuthType.OAUTH2:
+        return None
+    refused = sent.get("Authorization", "").removeprefix("Bearer ")
+
+    def renewed_headers(timeout_s: float) -> dict[str, str] | None:
+        try:
+            return {"Authorization": f"Bearer {renew_oauth2_token(cred, refused, timeout_s)}"}
+        except CredentialError:
+            return None  # the 401 stands
+
+    return renewed_headers
 
 
 def auth_headers(cred: Any | None, body: bytes) -> dict[str, str]:

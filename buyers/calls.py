@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .auth import CredentialError, auth_headers, masked_headers
-from .choices import BodyFormat, Outcome
+from .auth import CredentialError, auth_headers, masked_headers, reauthorizer
+from .choices import BodyFormat, EndpointKind, Outcome
 from .formats import encode_body, form_pairs
 from .response_rules import Answer
 from .transport import OutboundRequest, OutboundResponse
@@ -36,16 +36,25 @@ def prepare_call(
     idempotency_key: str = "",
     timeout_ms: int | None = None,
 ) -> PreparedCall:
-    """Map ``values`` with the endpoint's rules, encode, authenticate."""
-    payload = endpoint.map_lead(values)
+    """Map ``values`` with the endpoint's rules, encode, authenticate.
+
+    Never raises for a call that cannot be built (a body the format cannot carry, a
+    missing secret): the PreparedCall has no request and says why in ``error``.
+    """
     url = endpoint.test_url if test and endpoint.test_url else endpoint.url
     method = endpoint.method
-    if method == "GET":
-        query = urllib.parse.urlencode(form_pairs(payload))
-        url = f"{url}{'&' if '?' in url else '?'}{query}"
-        body, content_type = b"", ""
-    else:
-        body, content_type = encode_body(payload, endpoint.format or BodyFormat.JSON)
+    try:
+        payload = endpoint.map_lead(values)
+        if method == "GET":
+            query = urllib.parse.urlencode(form_pairs(payload))
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
+            body, content_type = b"", ""
+        else:
+            body, content_type = encode_body(payload, endpoint.format or BodyFormat.JSON)
+    except (ValueError, TypeError) as exc:  # TypeError: what orjson cannot encode
+        # A mapping that slipped past the checks on save must cost this buyer its
+        # call, not fail the whole auction or delivery.
+        return PreparedCall(endpoint, None, f"the body cannot be built: {exc}")
     headers = {"Content-Type": content_type} if content_type else {}
     headers.update(endpoint.headers)
     if idempotency_key:
@@ -55,7 +64,12 @@ def prepare_call(
     except CredentialError as exc:
         return PreparedCall(endpoint, None, str(exc))
     timeout = (timeout_ms or endpoint.timeout_ms) / 1000
-    return PreparedCall(endpoint, OutboundRequest(method, url, body, headers, timeout))
+    request = OutboundRequest(method, url, body, headers, timeout)
+    if endpoint.kind == EndpointKind.PING:
+        # A fan-out cannot stop to retry one buyer, so the transport renews a refused
+        # OAuth2 token and resends by itself; posts do it in leads.attempts.
+        request.reauthorize = reauthorizer(endpoint.credential, headers)
+    return PreparedCall(endpoint, request)
 
 
 def read_response(endpoint: Any, response: OutboundResponse) -> Answer:

@@ -5,15 +5,21 @@ A circuit is ``closed`` (calls go through), ``open`` (calls are skipped until it
 UPDATE; everyone else keeps skipping). It opens after ``CIRCUIT_FAILURES`` consecutive
 failures, or when failures make up ``CIRCUIT_FAILURE_RATIO`` of at least
 ``CIRCUIT_MIN_CALLS`` calls within ``CIRCUIT_WINDOW_SECONDS`` (read from the transaction
-log). A successful probe closes it; a failed one opens it for another cool-down.
+log, at most once per ``CIRCUIT_RATIO_CHECK_SECONDS`` per endpoint and process). A
+successful probe closes it; a failed one opens it for another cool-down.
 
-Healthy traffic costs one indexed read per batch and no write: rows only change
-when something failed or a probe reports.
+Each process reads the circuits that are not plainly healthy (open, probing, or
+closed with a failure streak) at most once per ``CIRCUIT_STATE_SECONDS`` and answers
+from that snapshot, kept up to date with its own changes: healthy traffic costs
+no query and no write; rows only change when something failed or a probe reports. A
+circuit opened by another process is seen within ``CIRCUIT_STATE_SECONDS``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +43,12 @@ DEFAULTS = {
     "CIRCUIT_MIN_CALLS": 20,
     "CIRCUIT_WINDOW_SECONDS": 60,
     "CIRCUIT_COOL_DOWN_SECONDS": 30,
+    "CIRCUIT_RATIO_CHECK_SECONDS": 1.0,
+    "CIRCUIT_STATE_SECONDS": 1.0,
 }
+# When this process last read each endpoint's failure ratio (monotonic seconds): a
+# buyer failing on every ping costs one ratio query per process per interval.
+_ratio_read_at: dict[int, float] = {}
 
 
 def limit(name: str) -> Any:
@@ -48,26 +59,54 @@ def limit(name: str) -> Any:
 # --- asking ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A circuit that is not plainly healthy, as this process last read it."""
+
+    pk: int
+    status: str
+    consecutive_failures: int
+    retry_at: datetime | None
+
+
+_snapshot: tuple[float, dict[int, _Known]] | None = None  # (read at, endpoint id -> state)
+
+
+def _known() -> dict[int, _Known]:
+    """The circuits that are open, probing or counting failures, by endpoint id."""
+    global _snapshot
+    now = time.monotonic()
+    if _snapshot is None or now - _snapshot[0] >= limit("CIRCUIT_STATE_SECONDS"):
+        rows = CircuitState.objects.exclude(
+            status=CircuitStatus.CLOSED, consecutive_failures=0
+        ).values_list("endpoint_id", "pk", "status", "consecutive_failures", "retry_at")
+        _snapshot = (now, {row[0]: _Known(*row[1:]) for row in rows})
+    return _snapshot[1]
+
+
+def forget() -> None:
+    """Drop this process's snapshot: the next question reads the database."""
+    global _snapshot
+    _snapshot = None
+
+
 def open_endpoints(endpoint_ids: Iterable[int]) -> set[int]:
-    """The endpoints to skip now (one query; a write only when a probe is due).
+    """The endpoints to skip now (no query while the snapshot is fresh; a write only
+    when a probe is due).
 
     An endpoint whose cool-down has passed is let through for exactly one probe: the
     caller whose conditional UPDATE claims it gets it off this list. A probe claim
     lasts one cool-down, so a probe whose process died is taken over after it.
     """
-    ids = list(endpoint_ids)
-    if not ids:
-        return set()
+    known = _known()
     now = timezone.now()
-    rows = (
-        CircuitState.objects.filter(endpoint_id__in=ids)
-        .exclude(status=CircuitStatus.CLOSED)
-        .values_list("pk", "endpoint_id", "status", "retry_at")
-    )
     blocked = set()
-    for pk, endpoint_id, status, retry_at in rows:
-        cooling = retry_at is not None and retry_at > now
-        if cooling or not _claim_probe(pk, endpoint_id, status, now):
+    for endpoint_id in endpoint_ids:
+        state = known.get(endpoint_id)
+        if state is None or state.status == CircuitStatus.CLOSED:
+            continue
+        cooling = state.retry_at is not None and state.retry_at > now
+        if cooling or not _claim_probe(state.pk, endpoint_id, state.status, now):
             blocked.add(endpoint_id)
     return blocked
 
@@ -103,6 +142,7 @@ def _claim_probe(pk: int, endpoint_id: int, status: str, now: datetime) -> bool:
                 reason="cool-down over: one probe let through",
                 at=now,
             )
+    forget()  # claimed or lost to another process: either way the row moved
     return bool(claimed)
 
 
@@ -123,6 +163,7 @@ def record_outcomes(results: Iterable[tuple[int, str]]) -> None:
             continue
         (bad if outcome in FAILURE_OUTCOMES else ok).add(endpoint_id)
     ok -= bad  # a batch with both for one endpoint (rare) counts as a failure
+    ok &= _known().keys()  # a success changes only a circuit that is counting or probing
     if not ok and not bad:
         return
     now = timezone.now()
@@ -155,6 +196,9 @@ def _record_successes(ok: set[int], states: dict[int, CircuitState], now: dateti
         CircuitState.objects.filter(endpoint_id__in=counting, status=CircuitStatus.CLOSED).update(
             consecutive_failures=0, updated_at=now
         )
+        known = _known()
+        for endpoint_id in counting:
+            known.pop(endpoint_id, None)  # plainly healthy again
     for endpoint_id in ok:
         state = states.get(endpoint_id)
         if state is not None and state.status == CircuitStatus.HALF_OPEN:
@@ -187,7 +231,12 @@ def _record_failures(bad: set[int], states: dict[int, CircuitState], now: dateti
             endpoint_id__in=closed, status=CircuitStatus.CLOSED
         ).values_list("endpoint_id", "consecutive_failures")
     )
-    by_ratio = _failure_ratios([e for e in closed if streaks.get(e, 0) < threshold], now)
+    by_ratio = _failure_ratios(
+        [e for e in closed if streaks.get(e, 0) < threshold and _ratio_due(e)], now
+    )
+    known = _known()
+    for endpoint_id, streak in streaks.items():  # counting now: a success must reset it
+        known[endpoint_id] = _Known(states[endpoint_id].pk, CircuitStatus.CLOSED, streak, None)
     for endpoint_id in closed:
         streak = streaks.get(endpoint_id, 0)
         if streak >= threshold:
@@ -197,6 +246,14 @@ def _record_failures(bad: set[int], states: dict[int, CircuitState], now: dateti
         else:
             continue
         _move(states[endpoint_id], CircuitStatus.CLOSED, CircuitStatus.OPEN, reason, now)
+
+
+def _ratio_due(endpoint_id: int) -> bool:
+    now = time.monotonic()
+    if now - _ratio_read_at.get(endpoint_id, -1e9) < limit("CIRCUIT_RATIO_CHECK_SECONDS"):
+        return False
+    _ratio_read_at[endpoint_id] = now
+    return True
 
 
 def _failure_ratios(endpoint_ids: list[int], now: datetime) -> dict[int, str]:
@@ -256,6 +313,7 @@ def _move(
                 reason=reason[:200],
                 at=now,
             )
+    forget()
     if moved:
         state.status = to_status
     return bool(moved)

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import ApiKey, Publisher, Vertical, VerticalField
-from .services import create_api_key, revoke_api_keys
+from .services import create_api_key, revoke_api_keys, rotate_callback_secrets
 
 admin.site.site_header = "Switchyard"
 admin.site.site_title = "Switchyard"
@@ -81,11 +81,21 @@ class PublisherAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ApiKeyInline]
-    actions = [_key_action("live"), _key_action("test")]
+    actions = [_key_action("live"), _key_action("test"), "rotate_callback_secret"]
+    readonly_fields = ["callback_secret_display"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "is_active"]}),
         ("Payout", {"fields": ["payout_model", "payout_percent", "payout_amount", "floor"]}),
-        ("Access", {"fields": ["allowed_ips", "rate_limit", "callback_url"]}),
+        ("Access", {"fields": ["allowed_ips", "rate_limit"]}),
+        (
+            "Callbacks",
+            {
+                "fields": ["callback_url", "callback_secret_display"],
+                "description": "Status callbacks carry X-Switchyard-Signature: "
+                "sha256=HMAC-SHA256(secret, body). Give the secret to the publisher so it "
+                "can check them; the list's actions rotate it.",
+            },
+        ),
     ]
 
     @admin.display(description="Payout")
@@ -97,6 +107,24 @@ class PublisherAdmin(admin.ModelAdmin):
     @admin.display(description="Active keys")
     def key_count(self, obj: Publisher) -> int:
         return sum(1 for k in obj.keys.all() if k.revoked_at is None)
+
+    @admin.display(description="Callback secret")
+    def callback_secret_display(self, obj: Publisher) -> str:
+        # An unsaved publisher's default secret is not the one it will be saved with.
+        return obj.callback_secret if obj.pk else "Made when the publisher is saved."
+
+    @admin.action(description="Rotate callback secret", permissions=["change"])
+    def rotate_callback_secret(self, request: HttpRequest, queryset: QuerySet) -> None:
+        rotated = rotate_callback_secrets(queryset)
+        for publisher in rotated:
+            self.log_change(request, publisher, "Rotated the callback secret.")
+        names = ", ".join(p.name for p in rotated)
+        self.message_user(
+            request,
+            f"New callback secret for {names}: callbacks are signed with it from now on. "
+            "Send it to the publisher (it is on the publisher's page).",
+            messages.WARNING,
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("keys")

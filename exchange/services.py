@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ApiKey
+from .models import ApiKey, Publisher, new_callback_secret
 
 
 @transaction.atomic
@@ -35,3 +36,15 @@ def revoke_api_keys(keys: Any) -> int:
         # A queryset update sends no signal; tell the config cache directly.
         mark_config_changed()
     return count
+
+
+@transaction.atomic
+def rotate_callback_secrets(publishers: Iterable[Publisher]) -> list[Publisher]:
+    """A new callback secret for each publisher. Callbacks are signed when sent, so every
+    one sent from now on, retries included, carries a signature made with the new secret."""
+    rotated = []
+    for publisher in publishers:
+        publisher.callback_secret = new_callback_secret()
+        publisher.save(update_fields=["callback_secret", "updated_at"])
+        rotated.append(publisher)
+    return rotated

@@ -114,6 +114,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "static"
 
+# Admin URL fields read "example.com" as https://example.com, Django 6's default. The
+# setting is transitional (Django warns once at start that it is): delete it on Django 6.
+FORMS_URLFIELD_ASSUME_HTTPS = True
+
 # --- Personal data -----------------------------------------------------------------
 # PII_KEYS: comma-separated Fernet keys, newest first. The newest encrypts; all decrypt,
 # so a key can be rotated in and the old one removed after `manage.py rotate_pii_keys`.
@@ -205,6 +209,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {"task": "leads.tasks.sweep_deliveries", "schedule": timedelta(seconds=5)},
+    "autopause-campaigns": {
+        "task": "leads.tasks.autopause_campaigns",
+        "schedule": timedelta(seconds=60),
+    },
+    "purge-expired-pii": {"task": "leads.tasks.purge_expired_pii", "schedule": timedelta(days=1)},
 }
 
 # --- Logging ------------------------------------------------------------------------------

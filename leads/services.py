@@ -42,6 +42,12 @@ class PingOutcome:
     lead: Lead
     auction: AuctionResult
     timings: dict[str, float] = field(default_factory=dict)
+    events: list[LeadEvent] = field(default_factory=list)
+
+    def record_calls(self) -> None:
+        """What can wait until the answer is sent: the calls' log rows, the lead's
+        first timeline event and the circuit breakers' counts."""
+        _write_calls(self.lead, self.auction, self.events)
 
 
 def money(value: Decimal | None) -> str | None:
@@ -78,19 +84,28 @@ def lead_ttl(lead: Lead) -> int:
     return 0
 
 
-def _write_auction(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) -> list[Bid]:
-    """The lead, its bids, its calls and its timeline, in one transaction."""
+def _write_auction(lead: Lead, auction: AuctionResult) -> list[Bid]:
+    """The lead and its bids, in one transaction: what a post needs to find."""
     with transaction.atomic():
         lead.save(force_insert=True)
-        bids = Bid.objects.bulk_create(_bid_rows(lead, auction, lead.created_at))
-        logs = [
-            TransactionLog(lead=lead, is_test=lead.is_test, created_at=lead.created_at, **b.log)
-            for b in auction.bids
-            if b.log
-        ]
+        return Bid.objects.bulk_create(_bid_rows(lead, auction, lead.created_at))
+
+
+def _write_calls(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) -> None:
+    """The auction's outbound calls (masked log rows) and timeline events, then the
+    circuits' counts, which read the log rows."""
+    logs = [
+        TransactionLog(lead=lead, is_test=lead.is_test, created_at=lead.created_at, **b.log)
+        for b in auction.bids
+        if b.log
+    ]
+    with transaction.atomic():
         TransactionLog.objects.bulk_create(logs)
         LeadEvent.objects.bulk_create(events)
-    return bids
+    if logs and not lead.is_test:
+        from buyers.circuits import record_ping_outcomes
+
+        record_ping_outcomes(auction.bids)
 
 
 def record_ping(
@@ -101,7 +116,10 @@ def record_ping(
     sub_id: str,
     values: dict[str, Any],
 ) -> PingOutcome:
-    """Run the auction for a ping and store the lead, its bids and calls."""
+    """Run the auction for a ping and store the lead and its bids.
+
+    The caller answers the publisher, then calls ``record_calls()`` on the outcome.
+    """
     now = timezone.now()
     lead_id = uuid.uuid4()
     ctx = LeadContext(str(lead_id), vertical, publisher, sub_id, values, key.is_test, now)
@@ -125,9 +143,9 @@ def record_ping(
         lead.offer_expires_at = now + timedelta(seconds=vertical.ping_ttl_seconds)
     note = f"offer {money(best.payout)}" if best else ", ".join(auction.reasons)
     write_started = time.perf_counter()
-    _write_auction(lead, auction, [_event(lead, lead.status, note)])
+    _write_auction(lead, auction)
     timings = {**auction.timings, "write": (time.perf_counter() - write_started) * 1000}
-    return PingOutcome(lead, auction, timings)
+    return PingOutcome(lead, auction, timings, [_event(lead, lead.status, note)])
 
 
 def ping_answer(outcome: PingOutcome) -> dict[str, Any]:
@@ -293,12 +311,13 @@ def direct_post(
         **columns,
     )
     try:
-        bids = _write_auction(lead, auction, [_event(lead, LeadStatus.POSTING, "direct post")])
+        bids = _write_auction(lead, auction)
     except IntegrityError as exc:
         # Two requests with one Idempotency-Key raced; the other one owns the lead.
         raise LeadError(
             409, "post_in_progress", "This lead is being posted; retry shortly."
         ) from exc
+    _write_calls(lead, auction, [_event(lead, LeadStatus.POSTING, "direct post")])
     if not auction.best:
         return 200, finish_without_sale(lead, reasons[0] if reasons else "no_bids")
     ranked = sorted((b for b in bids if b.rank), key=lambda b: b.rank)

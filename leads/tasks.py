@@ -50,6 +50,14 @@ def autopause_campaigns() -> int:
     return len(pause_unhealthy_campaigns())
 
 
+@shared_task(ignore_result=True)
+def purge_expired_pii() -> int:
+    """Erase the personal data of leads past PII_RETENTION_DAYS (daily on beat)."""
+    from . import privacy
+
+    return privacy.purge_expired_pii()
+
+
 def enqueue_after_commit(task: Task, arg: str, when: datetime | None = None) -> None:
     """Enqueue ``task(arg)`` once the current transaction commits (at once outside one).
 

@@ -13,11 +13,14 @@ os.environ.setdefault("SWITCHYARD_TESTING", "1")
 @pytest.fixture(autouse=True)
 def _fresh_config_cache() -> Iterator[None]:
     # Each test builds its own configuration inside a rolled-back transaction.
+    from buyers.circuits import forget
     from exchange.config_cache import invalidate_local
 
     invalidate_local()
+    forget()
     yield
     invalidate_local()
+    forget()
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@ IP allowlist, rate limit, body limits, content types and the error format."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, get_config
@@ -15,6 +18,29 @@ from exchange.models import hash_key
 from .errors import ApiError
 from .parsers import FormParser, JsonParser, TextXmlParser, XmlParser
 from .ratelimit import hit
+
+log = logging.getLogger(__name__)
+
+
+class AnswerFirst(Response):
+    """A response that runs ``after`` once it has been sent.
+
+    The WSGI server calls ``close()`` when the last byte is out (Django's test client
+    does too), so work that the answer does not depend on costs the caller nothing.
+    A failure there is logged: the answer is already gone.
+    """
+
+    def __init__(self, data: Any, after: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.after = after
+
+    def close(self) -> None:
+        try:
+            self.after()
+        except Exception:
+            log.exception("work after the answer failed")
+        finally:
+            super().close()
 
 
 def client_ip(request: Request) -> str:

@@ -20,7 +20,7 @@ from leads.models import Lead
 from leads.services import LeadError, direct_post, money, ping_answer, post_lead, record_ping
 
 from . import serializers as s
-from .base import PublicApiView
+from .base import AnswerFirst, PublicApiView
 from .errors import ApiError
 
 ERRORS = {
@@ -110,7 +110,7 @@ class PingView(VerticalApiView):
         outcome = record_ping(
             vertical=vertical, publisher=self.publisher, key=self.key, sub_id=sub_id, values=values
         )
-        response = Response(ping_answer(outcome))
+        response = AnswerFirst(ping_answer(outcome), after=outcome.record_calls)
         phases = {"parse": (parsed - started) * 1000, **outcome.timings}
         response["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in phases.items())
         return response

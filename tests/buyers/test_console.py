@@ -153,6 +153,21 @@ def test_a_missing_test_url_is_explained(manager: Any, campaign: Any, buyer_serv
     assert buyer_server.log == []
 
 
+def test_a_body_the_format_cannot_carry_is_explained_and_not_sent(
+    manager: Any, campaign: Any, buyer_server: Any
+) -> None:
+    # Saved before the XML target checks existed: "2nd" cannot be an element name.
+    Endpoint.objects.filter(campaign=campaign, kind="post").update(
+        mapping=[{"to": "lead/2nd", "from": "zip"}]
+    )
+
+    answer = run(manager, campaign, "post-test", POST_LEAD, action="send")
+
+    assert answer.status_code == 200
+    assert "the body cannot be built: '2nd' cannot be an XML element name" in page(answer)
+    assert buyer_server.log == []
+
+
 def test_a_lead_that_is_not_json_is_refused(manager: Any, campaign: Any) -> None:
     answer = manager.post(
         console(campaign), {"target": "ping", "lead": "{zip: 1", "action": "send"}

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from werkzeug import Response
 
-from leads.models import Delivery, Lead, LedgerEntry
+from exchange.models import Vertical
+from leads.models import Delivery, Lead, LedgerEntry, TransactionLog
 from tests.factories import PING_LEAD, POST_LEAD, make_campaign, make_publisher, make_vertical
 
 pytestmark = pytest.mark.django_db
@@ -314,3 +315,46 @@ def test_the_lead_detail_shows_status_price_and_timeline(api: Any, market: dict)
     assert body["price"] == "16.00"
     assert [e["status"] for e in body["timeline"]] == ["accepted", "sold"]
     assert "high" not in json.dumps(body["trace"])
+
+
+def unbuildable(market: dict, slug: str, kind: str) -> Any:
+    """A campaign whose ``kind`` body cannot be encoded: a mapping saved before the XML
+    target checks existed, whose target "2nd" cannot be an element name."""
+    url = market["server"].url_for
+    campaign = make_campaign(
+        market["vertical"], slug, ping_url=url(f"/{slug}/ping"), post_url=url(f"/{slug}/post")
+    )
+    market["server"].expect_request(f"/{slug}/ping").respond_with_handler(bid("50.00"))
+    mapping = [{"to": "2nd", "from": "zip"}]
+    campaign.endpoints.filter(kind=kind).update(format="xml", mapping=mapping)
+    return campaign
+
+
+def test_a_ping_that_cannot_be_built_costs_only_that_buyer_its_bid(api: Any, market: dict) -> None:
+    broken = unbuildable(market, "broken", "ping")
+
+    answer = ping(api, market["key"])
+
+    assert answer.status_code == 200
+    assert (answer.json()["status"], answer.json()["price"]) == ("accepted", "16.00")
+    assert posts_to(market["server"], "/broken/ping") == 0
+    log = TransactionLog.objects.get(campaign=broken, kind="ping")
+    assert log.outcome == "transport_error"
+    assert log.error == "the body cannot be built: '2nd' cannot be an XML element name"
+
+
+def test_a_post_that_cannot_be_built_is_answered_and_kept_for_a_retry(
+    api: Any, market: dict
+) -> None:
+    unbuildable(market, "broken", "post")  # the best bid, 50.00
+    Vertical.objects.filter(pk=market["vertical"].pk).update(post_deadline_ms=300)
+    ping_id = ping(api, market["key"]).json()["ping_id"]
+
+    answer = post(api, market["key"], ping_id)
+
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "pending"
+    assert posts_to(market["server"], "/broken/post") == 0
+    delivery = Delivery.objects.get(lead_id=ping_id, campaign__slug="broken")
+    assert (delivery.status, delivery.attempts) == ("retry", 1)
+    assert delivery.reason == "the body cannot be built: '2nd' cannot be an XML element name"

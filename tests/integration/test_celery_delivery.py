@@ -6,7 +6,6 @@ broker that was down when the post arrived, duplicate tasks and a buyer outage.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import subprocess
@@ -225,16 +224,6 @@ def test_twenty_duplicate_tasks_for_one_lead_make_one_post(
     assert LedgerEntry.objects.filter(lead_id=lead_id, kind="sale").count() == 1
 
 
-def _pings_are_recorded() -> bool:
-    from leads import services
-
-    return "record_ping_outcomes" in inspect.getsource(services)
-
-
-@pytest.mark.skipif(
-    not _pings_are_recorded(),
-    reason="leads.services does not yet call buyers.circuits.record_ping_outcomes",
-)
 def test_a_buyer_outage_opens_its_circuit_and_one_probe_closes_it(
     api: Any, buyer_server: Any, settings: Any
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -220,3 +221,97 @@ def test_callbacks_and_their_attempts_are_visible_in_the_admin(
 
     assert listing.context["cl"].result_count == 1
     assert "HTTP 503" in lead_page.content.decode()
+
+
+@pytest.fixture
+def manager(client: Any, django_user_model: Any) -> Any:
+    client.force_login(django_user_model.objects.create_superuser("am", "am@example.com", "pw"))
+    return client
+
+
+def shown_secret(manager: Any, publisher: Publisher) -> str:
+    """The callback secret as the account manager reads it on the publisher's page."""
+    page = manager.get(f"/admin/exchange/publisher/{publisher.pk}/change/").content.decode()
+    match = re.search(
+        r'field-callback_secret_display">.*?<div class="readonly">([^<]*)</div>', page, re.S
+    )
+    assert match, "no callback secret on the publisher's page"
+    return match.group(1)
+
+
+def change_form(publisher: Publisher, **changes: Any) -> dict[str, Any]:
+    """What the publisher's change form posts as it is, with ``changes`` applied."""
+    keys = list(publisher.keys.order_by("pk"))
+    data: dict[str, Any] = {
+        "name": publisher.name,
+        "slug": publisher.slug,
+        "is_active": "on",
+        "payout_model": publisher.payout_model,
+        "payout_percent": publisher.payout_percent,
+        "payout_amount": publisher.payout_amount,
+        "floor": publisher.floor,
+        "allowed_ips": "[]",
+        "rate_limit": "",
+        "callback_url": publisher.callback_url,
+        "keys-TOTAL_FORMS": len(keys),
+        "keys-INITIAL_FORMS": len(keys),
+        "keys-MIN_NUM_FORMS": 0,
+        "keys-MAX_NUM_FORMS": 0,
+    }
+    for index, key in enumerate(keys):
+        data[f"keys-{index}-id"] = key.pk
+        data[f"keys-{index}-publisher"] = publisher.pk
+    return {**data, **changes}
+
+
+def test_the_account_manager_reads_the_callback_secret_but_cannot_type_one(
+    setup: dict, manager: Any
+) -> None:
+    publisher = setup["publisher"]
+
+    assert shown_secret(manager, publisher) == publisher.callback_secret
+    saved = manager.post(
+        f"/admin/exchange/publisher/{publisher.pk}/change/",
+        change_form(publisher, callback_secret="typed-by-hand"),
+    )
+
+    assert saved.status_code == 302
+    assert Publisher.objects.get(pk=publisher.pk).callback_secret == publisher.callback_secret
+    assert (
+        "Made when the publisher is saved."
+        in manager.get("/admin/exchange/publisher/add/").content.decode()
+    )
+
+
+def test_a_rotated_callback_secret_signs_the_next_callbacks(
+    api: Any, setup: dict, hook: Hook, manager: Any
+) -> None:
+    publisher = setup["publisher"]
+    old_secret = shown_secret(manager, publisher)
+
+    answer = manager.post(
+        "/admin/exchange/publisher/",
+        {"action": "rotate_callback_secret", "_selected_action": [publisher.pk]},
+        follow=True,
+    )
+
+    assert "New callback secret for Acme" in answer.content.decode()
+    new_secret = shown_secret(manager, publisher)
+    assert new_secret != old_secret and len(new_secret) >= 32
+    send(PublisherCallback.objects.get(lead_id=sell(api, setup["key"])))
+    (request,) = hook.requests
+    body = request.get_data()
+    signed = "sha256=" + hmac.new(new_secret.encode(), body, hashlib.sha256).hexdigest()
+    assert request.headers["X-Switchyard-Signature"] == signed
+
+
+def test_a_callback_url_typed_without_a_scheme_is_saved_as_https(setup: dict, manager: Any) -> None:
+    publisher = setup["publisher"]
+
+    manager.post(
+        f"/admin/exchange/publisher/{publisher.pk}/change/",
+        change_form(publisher, callback_url="hooks.acme.example/switchyard"),
+    )
+
+    publisher.refresh_from_db()
+    assert publisher.callback_url == "https://hooks.acme.example/switchyard"
