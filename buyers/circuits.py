@@ -167,9 +167,19 @@ def record_outcomes(results: Iterable[tuple[int, str]]) -> None:
     if not ok and not bad:
         return
     now = timezone.now()
-    states = {
-        s.endpoint_id: s for s in CircuitState.objects.filter(endpoint_id__in=ok | bad)
-    }  # rows exist only for endpoints that ever failed, so this is usually empty
+    known = _known()
+    if (ok | bad) <= known.keys():  # a buyer that keeps failing: no need to re-read it
+        states = {
+            e: CircuitState(
+                pk=known[e].pk,
+                endpoint_id=e,
+                status=known[e].status,
+                consecutive_failures=known[e].consecutive_failures,
+            )
+            for e in ok | bad
+        }
+    else:  # rows exist only for endpoints that ever failed, so this is usually empty
+        states = {s.endpoint_id: s for s in CircuitState.objects.filter(endpoint_id__in=ok | bad)}
     _record_successes(ok, states, now)
     if bad:
         _record_failures(bad, states, now)
