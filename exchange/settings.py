@@ -92,9 +92,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", _read("CONN_MAX_AGE", int, 60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Reuse connections across requests: opening one (and, for SQLite, running its PRAGMAs)
+# on every ping would cost more than the ping's own writes.
+DATABASES["default"].setdefault("CONN_MAX_AGE", _read("CONN_MAX_AGE", int, 60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 try:
