@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Value
 from django.utils import timezone
 
 from .choices import CircuitStatus, Outcome
@@ -150,19 +150,27 @@ def _claim_probe(pk: int, endpoint_id: int, status: str, now: datetime) -> bool:
 
 
 def record_outcomes(results: Iterable[tuple[int, str]]) -> None:
-    """Count the outcomes of real calls, ``(endpoint id, outcome class)``, in one batch.
+    """Count the outcomes of real calls, ``(endpoint id, outcome class)`` in the order
+    they happened, in one batch (one ping's calls, or many pings' in a row).
 
     Call it after the calls' transaction-log rows are written (the failure ratio is
     read from them). Outcomes that were not calls (``circuit_open``, ``simulated``)
-    are ignored.
+    are ignored. A streak counts the failures since an endpoint's last success, so a
+    batch ending in failures either adds them to the streak or, when a success came
+    first, starts it again from them.
     """
-    ok: set[int] = set()
-    bad: set[int] = set()
+    trailing: dict[int, int] = {}  # endpoint -> failures since its last success here
+    recovered: set[int] = set()  # endpoints with a success in this batch
     for endpoint_id, outcome in results:
         if outcome in NOT_A_CALL:
             continue
-        (bad if outcome in FAILURE_OUTCOMES else ok).add(endpoint_id)
-    ok -= bad  # a batch with both for one endpoint (rare) counts as a failure
+        if outcome in FAILURE_OUTCOMES:
+            trailing[endpoint_id] = trailing.get(endpoint_id, 0) + 1
+        else:
+            trailing[endpoint_id] = 0
+            recovered.add(endpoint_id)
+    bad = {e for e, n in trailing.items() if n}
+    ok = {e for e, n in trailing.items() if not n}
     ok &= _known().keys()  # a success changes only a circuit that is counting or probing
     if not ok and not bad:
         return
@@ -182,16 +190,22 @@ def record_outcomes(results: Iterable[tuple[int, str]]) -> None:
         states = {s.endpoint_id: s for s in CircuitState.objects.filter(endpoint_id__in=ok | bad)}
     _record_successes(ok, states, now)
     if bad:
-        _record_failures(bad, states, now)
+        _record_failures({e: (trailing[e], e in recovered) for e in bad}, states, now)
 
 
-def record_ping_outcomes(bids: Iterable[Any]) -> None:
-    """The auction's real calls (``exchange.auction.BidResult`` with a log row), in one batch."""
-    record_outcomes(
+def ping_outcomes(bids: Iterable[Any]) -> list[tuple[int, str]]:
+    """``(endpoint id, outcome)`` of the auction's real calls (``exchange.auction.BidResult``
+    with a log row), for ``record_outcomes``."""
+    return [
         (b.campaign.ping.id, b.answer.outcome)
         for b in bids
         if b.log is not None and b.campaign.ping is not None
-    )
+    ]
+
+
+def record_ping_outcomes(bids: Iterable[Any]) -> None:
+    """Count one auction's calls."""
+    record_outcomes(ping_outcomes(bids))
 
 
 def record_outcome(endpoint_id: int, outcome: str) -> None:
@@ -215,7 +229,10 @@ def _record_successes(ok: set[int], states: dict[int, CircuitState], now: dateti
             _move(state, CircuitStatus.HALF_OPEN, CircuitStatus.CLOSED, "probe succeeded", now)
 
 
-def _record_failures(bad: set[int], states: dict[int, CircuitState], now: datetime) -> None:
+def _record_failures(
+    bad: dict[int, tuple[int, bool]], states: dict[int, CircuitState], now: datetime
+) -> None:
+    """``bad``: endpoint -> (failures to count, whether a success came before them)."""
     missing = [e for e in bad if e not in states]
     if missing:
         CircuitState.objects.bulk_create(
@@ -225,10 +242,14 @@ def _record_failures(bad: set[int], states: dict[int, CircuitState], now: dateti
             {s.endpoint_id: s for s in CircuitState.objects.filter(endpoint_id__in=missing)}
         )
     closed = [e for e in bad if states[e].status == CircuitStatus.CLOSED]
-    if closed:
-        CircuitState.objects.filter(endpoint_id__in=closed, status=CircuitStatus.CLOSED).update(
-            consecutive_failures=F("consecutive_failures") + 1, updated_at=now
-        )
+    by_count: dict[tuple[int, bool], list[int]] = {}
+    for endpoint_id in closed:
+        by_count.setdefault(bad[endpoint_id], []).append(endpoint_id)
+    for (failures, restart), endpoint_ids in by_count.items():
+        streak = Value(failures) if restart else F("consecutive_failures") + failures
+        CircuitState.objects.filter(
+            endpoint_id__in=endpoint_ids, status=CircuitStatus.CLOSED
+        ).update(consecutive_failures=streak, updated_at=now)
     for endpoint_id in bad:
         state = states[endpoint_id]
         if state.status == CircuitStatus.HALF_OPEN:

@@ -20,6 +20,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
+_TESTING = bool(os.environ.get("SWITCHYARD_TESTING"))
+
+
 def _read(name: str, cast, default):
     try:
         return env(name, cast=cast, default=default)
@@ -163,6 +166,8 @@ SWITCHYARD = {
     "DUPLICATE_WINDOW_DAYS": _read("DUPLICATE_WINDOW_DAYS", int, 30),
     "OUTBOUND_MAX_CONNECTIONS": _read("OUTBOUND_MAX_CONNECTIONS", int, 200),
     "RETRY_BACKOFF_SECONDS": [2, 4, 8, 16, 32],
+    # Pings' call logs and circuit counts are written in batches this often (0: at once).
+    "CALL_LOG_FLUSH_MS": _read("CALL_LOG_FLUSH_MS", float, 0 if _TESTING else 50),
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
 }
 
@@ -231,5 +236,5 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-if os.environ.get("SWITCHYARD_TESTING"):
+if _TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -92,20 +92,18 @@ def _write_auction(lead: Lead, auction: AuctionResult) -> list[Bid]:
 
 
 def _write_calls(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) -> None:
-    """The auction's outbound calls (masked log rows) and timeline events, then the
-    circuits' counts, which read the log rows."""
+    """Hand the auction's outbound calls (masked log rows), the timeline events and the
+    outcomes the circuit breakers count to the recorder (``leads.recorder``)."""
+    from buyers.circuits import ping_outcomes
+
+    from . import recorder
+
     logs = [
         TransactionLog(lead=lead, is_test=lead.is_test, created_at=lead.created_at, **b.log)
         for b in auction.bids
         if b.log
     ]
-    with transaction.atomic():
-        TransactionLog.objects.bulk_create(logs)
-        LeadEvent.objects.bulk_create(events)
-    if logs and not lead.is_test:
-        from buyers.circuits import record_ping_outcomes
-
-        record_ping_outcomes(auction.bids)
+    recorder.record(logs, events, [] if lead.is_test else ping_outcomes(auction.bids))
 
 
 def record_ping(

@@ -70,6 +70,20 @@ def test_a_success_resets_the_failure_streak(endpoint: Endpoint) -> None:
     assert state(endpoint).status == CircuitStatus.CLOSED
 
 
+def test_a_batch_of_many_calls_counts_each_failure_in_order(endpoint: Endpoint) -> None:
+    streak = limit("CIRCUIT_FAILURES")
+    # Many pings' calls written together: a success restarts the count from what follows.
+    record_outcomes([(endpoint.pk, "timeout")] * (streak - 1) + [(endpoint.pk, "accepted")])
+    record_outcomes([(endpoint.pk, "timeout")] * (streak - 1))
+    assert state(endpoint).consecutive_failures == streak - 1
+
+    record_outcomes([(endpoint.pk, "accepted"), (endpoint.pk, "timeout")])
+    assert state(endpoint).consecutive_failures == 1
+
+    record_outcomes([(endpoint.pk, "timeout")] * (streak - 1))
+    assert state(endpoint).status == CircuitStatus.OPEN
+
+
 def test_a_buyer_saying_no_is_not_a_failure(endpoint: Endpoint) -> None:
     fail(endpoint, limit("CIRCUIT_FAILURES"), outcome="rejected")
 
