@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 import urllib.parse
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field, replace
 
 import aiohttp
 from django.conf import settings
+
+from exchange.per_process import PerProcess
 
 log = logging.getLogger(__name__)
 
@@ -168,28 +169,14 @@ class _Engine:
             )
 
 
-_engine: _Engine | None = None
-_engine_pid = 0
-_engine_lock = threading.Lock()
-
-
-def _get_engine() -> _Engine:
-    global _engine, _engine_pid
-    # Celery's prefork and gunicorn fork after import: a loop thread does not survive
-    # a fork, so each process builds its own on first use.
-    if _engine is None or _engine_pid != os.getpid():
-        with _engine_lock:
-            if _engine is None or _engine_pid != os.getpid():
-                _engine = _Engine()
-                _engine_pid = os.getpid()
-    return _engine
+_engine = PerProcess(_Engine)
 
 
 def send_all(requests: Sequence[OutboundRequest]) -> list[OutboundResponse]:
     """Send every request in parallel; returns when each has answered or timed out."""
     if not requests:
         return []
-    return _get_engine().run(requests)
+    return _engine.get().run(requests)
 
 
 def send(request: OutboundRequest) -> OutboundResponse:

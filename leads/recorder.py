@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
+
+from exchange.per_process import PerProcess
 
 from .models import LeadEvent, TransactionLog
 
@@ -99,20 +100,7 @@ class Recorder:
             self.flush()
 
 
-_recorder: Recorder | None = None
-_recorder_pid = 0
-_recorder_lock = threading.Lock()
-
-
-def _get_recorder() -> Recorder:
-    global _recorder, _recorder_pid
-    # A thread does not survive a fork (gunicorn, Celery prefork): one per process.
-    if _recorder is None or _recorder_pid != os.getpid():
-        with _recorder_lock:
-            if _recorder is None or _recorder_pid != os.getpid():
-                interval = settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000
-                _recorder, _recorder_pid = Recorder(interval), os.getpid()
-    return _recorder
+_recorder = PerProcess(lambda: Recorder(settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000))
 
 
 def record(
@@ -125,10 +113,11 @@ def record(
     if settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] <= 0:
         batch.write()
     else:
-        _get_recorder().hand_over(batch)
+        _recorder.get().hand_over(batch)
 
 
 def flush() -> None:
     """Write at once whatever this process's recorder holds."""
-    if _recorder is not None and _recorder_pid == os.getpid():
-        _recorder.flush()
+    recorder = _recorder.peek()
+    if recorder is not None:
+        recorder.flush()
