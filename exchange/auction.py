@@ -176,7 +176,10 @@ def run_auction(ctx: LeadContext) -> AuctionResult:
             result.bids.append(BidResult(campaign, simulated_answer(campaign), note="simulated"))
         else:
             calls.append((campaign, prepare_call(campaign.ping, values, test=ctx.is_test)))
-        result.trace.append(_trace(campaign, campaign.ping is not None))
+        pinged = campaign.ping is not None
+        result.trace.append(
+            _trace(campaign, pinged, "" if pinged else "fixed price, bids unpinged")
+        )
 
     sendable = [(c, p) for c, p in calls if p.request is not None]
     fanout_started = time.perf_counter()

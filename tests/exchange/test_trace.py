@@ -147,3 +147,27 @@ def test_a_paused_campaign_is_traced_with_its_pause(api: Any, buyer_server: Any)
         }
     ]
     assert answer.json()["reasons"] == ["no_eligible_buyers"]
+
+
+def test_a_fixed_price_campaign_without_a_ping_endpoint_bids_and_says_why_unpinged(
+    api: Any, buyer_server: Any
+) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher()
+    make_campaign(
+        vertical,
+        "flat",
+        post_url=buyer_server.url_for("/q"),
+        pricing_model="fixed",
+        fixed_price="5.00",
+    )
+
+    body = {"vertical": "auto-insurance", "lead": LEAD}
+    answer = api.post("/api/v1/ping", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    assert answer.json()["status"] == "accepted"
+    lead = Lead.objects.get(pk=answer.json()["ping_id"])
+    assert [(t["campaign"], t["pinged"], t["reason"]) for t in lead.trace] == [
+        ("flat", False, "fixed price, bids unpinged")
+    ]
+    assert not buyer_server.log  # no HTTP call for its bid
