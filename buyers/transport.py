@@ -168,15 +168,56 @@ class _Engine:
                 requests
             )
 
+    def run_until(self, requests: Sequence[OutboundRequest]) -> list[OutboundResponse]:
+        """Like ``run``, but the caller stops waiting at the longest timeout counted from
+        here: a call the loop has not finished by then is a timeout, and its cancelling
+        and clean-up happen on the loop while the caller goes on."""
+        started = time.perf_counter()
+        results: list[OutboundResponse | None] = [None] * len(requests)
+        all_in = threading.Event()
+        pending = [len(requests)]  # only the loop's thread changes it
+
+        async def one(index: int, request: OutboundRequest) -> None:
+            results[index] = await self._call(request)
+            pending[0] -= 1
+            if not pending[0]:
+                all_in.set()
+
+        async def many() -> None:
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+
+        asyncio.run_coroutine_threadsafe(many(), self.loop)
+        all_in.wait(max(r.timeout_s for r in requests))
+        waited_ms = (time.perf_counter() - started) * 1000
+        return [
+            answer
+            if answer is not None
+            else OutboundResponse(
+                elapsed_ms=waited_ms,
+                error="timeout",
+                detail=f"no answer within {request.timeout_s * 1000:.0f} ms",
+            )
+            for answer, request in zip(results, requests, strict=True)
+        ]
+
 
 _engine = PerProcess(_Engine)
 
 
-def send_all(requests: Sequence[OutboundRequest]) -> list[OutboundResponse]:
-    """Send every request in parallel; returns when each has answered or timed out."""
+def send_all(
+    requests: Sequence[OutboundRequest], *, cut_off: bool = False
+) -> list[OutboundResponse]:
+    """Send every request in parallel; returns when each has answered or timed out.
+
+    With ``cut_off`` (pings: a late bid is simply lost) it returns at the longest
+    timeout at the latest, counted from the call, whatever the loop still has to
+    clean up. Posts wait for the loop's own verdict on each call, so an answer that
+    made it in time is never mistaken for a timeout.
+    """
     if not requests:
         return []
-    return _engine.get().run(requests)
+    engine = _engine.get()
+    return engine.run_until(requests) if cut_off else engine.run(requests)
 
 
 def send(request: OutboundRequest) -> OutboundResponse:

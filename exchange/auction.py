@@ -183,7 +183,7 @@ def run_auction(ctx: LeadContext) -> AuctionResult:
 
     sendable = [(c, p) for c, p in calls if p.request is not None]
     fanout_started = time.perf_counter()
-    responses = send_all([p.request for _, p in sendable])  # type: ignore[misc]
+    responses = send_all([p.request for _, p in sendable], cut_off=True)  # type: ignore[misc]
     ranking_started = time.perf_counter()
     result.timings["fanout"] = (ranking_started - fanout_started) * 1000
     by_campaign = {c.id: r for (c, _), r in zip(sendable, responses, strict=True)}

@@ -1,0 +1,57 @@
+"""The one outbound HTTP module: parallel calls, each under its own timeout."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from werkzeug import Request, Response
+
+from buyers.transport import OutboundRequest, send_all
+
+
+def hang(server: Any, path: str) -> None:
+    def handler(request: Request) -> Response:
+        server.release.wait(5)
+        return Response("late", status=200)
+
+    server.expect_request(path).respond_with_handler(handler)
+
+
+def call(server: Any, path: str, timeout_s: float) -> OutboundRequest:
+    return OutboundRequest("POST", server.url_for(path), b"{}", timeout_s=timeout_s)
+
+
+def test_calls_run_in_parallel_and_a_hung_one_costs_its_timeout(buyer_server: Any) -> None:
+    buyer_server.expect_request("/quick").respond_with_data("ok")
+    hang(buyer_server, "/hung")
+
+    started = time.perf_counter()
+    quick, hung = send_all([call(buyer_server, "/quick", 1.0), call(buyer_server, "/hung", 0.2)])
+    took = time.perf_counter() - started
+
+    assert (quick.status, quick.body) == (200, b"ok")
+    assert hung.error == "timeout" and hung.status is None
+    assert 0.2 <= took < 0.45
+
+
+def test_a_cut_off_wait_ends_at_the_longest_timeout(buyer_server: Any) -> None:
+    buyer_server.expect_request("/quick").respond_with_data("ok")
+    hang(buyer_server, "/hung-long")
+    hang(buyer_server, "/hung-short")
+
+    started = time.perf_counter()
+    answers = send_all(
+        [
+            call(buyer_server, "/quick", 0.3),
+            call(buyer_server, "/hung-short", 0.1),
+            call(buyer_server, "/hung-long", 0.3),
+        ],
+        cut_off=True,
+    )
+    took = time.perf_counter() - started
+
+    assert [a.error for a in answers] == ["", "timeout", "timeout"]
+    assert answers[0].body == b"ok"
+    assert answers[2].detail == "no answer within 300 ms"
+    assert 0.3 <= took < 0.4  # the longest timeout, not the loop's clean-up after it
