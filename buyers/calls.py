@@ -26,6 +26,9 @@ class PreparedCall:
     endpoint: Any  # config_cache.EndpointInfo
     request: OutboundRequest | None
     error: str = ""  # set when the call cannot be built (e.g. a missing secret)
+    # A body this lead cannot give (the mapping or format refuses it) fails the same way
+    # on every try; a credential that could not be had may come back.
+    retryable: bool = True
 
 
 def prepare_call(
@@ -54,7 +57,7 @@ def prepare_call(
     except (ValueError, TypeError) as exc:  # TypeError: what orjson cannot encode
         # A mapping that slipped past the checks on save must cost this buyer its
         # call, not fail the whole auction or delivery.
-        return PreparedCall(endpoint, None, f"the body cannot be built: {exc}")
+        return PreparedCall(endpoint, None, f"the body cannot be built: {exc}", retryable=False)
     headers = {"Content-Type": content_type} if content_type else {}
     headers.update(endpoint.headers)
     if idempotency_key:

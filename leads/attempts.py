@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -123,7 +124,10 @@ def _post(
     if lead.is_test and not endpoint.test_url:
         return prepared, None, simulated_answer(campaign)
     if prepared.request is None:
-        return prepared, None, Answer.transport_error(prepared.error)
+        answer = Answer.transport_error(prepared.error)
+        if not prepared.retryable:  # a body this lead cannot give fails on every try
+            answer = replace(answer, retryable=False)
+        return prepared, None, answer
     response = send(prepared.request)
     answer = read_response(endpoint, response)
     cred = endpoint.credential

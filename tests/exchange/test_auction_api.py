@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from werkzeug import Response
 
-from exchange.models import Vertical
 from leads.models import Delivery, Lead, LedgerEntry, TransactionLog
 from tests.factories import PING_LEAD, POST_LEAD, make_campaign, make_publisher, make_vertical
 
@@ -343,18 +342,17 @@ def test_a_ping_that_cannot_be_built_costs_only_that_buyer_its_bid(api: Any, mar
     assert log.error == "the body cannot be built: '2nd' cannot be an XML element name"
 
 
-def test_a_post_that_cannot_be_built_is_answered_and_kept_for_a_retry(
+def test_a_post_that_cannot_be_built_goes_to_the_next_bidder_at_once(
     api: Any, market: dict
 ) -> None:
     unbuildable(market, "broken", "post")  # the best bid, 50.00
-    Vertical.objects.filter(pk=market["vertical"].pk).update(post_deadline_ms=300)
     ping_id = ping(api, market["key"]).json()["ping_id"]
 
     answer = post(api, market["key"], ping_id)
 
     assert answer.status_code == 200
-    assert answer.json()["status"] == "pending"
+    assert answer.json()["status"] == "sold"  # to the next bidder, without waiting
     assert posts_to(market["server"], "/broken/post") == 0
     delivery = Delivery.objects.get(lead_id=ping_id, campaign__slug="broken")
-    assert (delivery.status, delivery.attempts) == ("retry", 1)
+    assert (delivery.status, delivery.attempts) == ("failed", 1)  # retrying cannot help
     assert delivery.reason == "the body cannot be built: '2nd' cannot be an XML element name"
