@@ -17,7 +17,5 @@ application = get_wsgi_application()
 sys.setswitchinterval(float(os.environ.get("GIL_SWITCH_INTERVAL_MS", "0.5")) / 1000)
 
 # What is loaded by now lives as long as the process: keep the cyclic garbage collector
-# from scanning it again and again, and let it run less often (a full collection over
-# a warm Django process is a pause of tens of milliseconds, straight into ping latency).
+# from scanning it again on every full collection, a pause that lands in ping latency.
 gc.freeze()
-gc.set_threshold(int(os.environ.get("GC_THRESHOLD", "50000")), 50, 100)
