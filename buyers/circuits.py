@@ -195,11 +195,11 @@ def record_outcomes(results: Iterable[tuple[int, str]]) -> None:
 
 def ping_outcomes(bids: Iterable[Any]) -> list[tuple[int, str]]:
     """``(endpoint id, outcome)`` of the auction's real calls (``exchange.auction.BidResult``
-    with a log row), for ``record_outcomes``."""
+    with a call), for ``record_outcomes``."""
     return [
         (b.campaign.ping.id, b.answer.outcome)
         for b in bids
-        if b.log is not None and b.campaign.ping is not None
+        if b.call is not None and b.campaign.ping is not None
     ]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
 from buyers.choices import Outcome, PricingModel
 from buyers.response_rules import Answer
-from buyers.transport import send_all
+from buyers.transport import OutboundResponse, send_all
 
 from .choices import Routing
 from .config_cache import CampaignInfo, PublisherInfo, VerticalInfo
@@ -35,11 +35,21 @@ class BidResult:
     payout: Decimal | None = None
     rank: int | None = None
     note: str = ""
-    log: dict[str, Any] | None = None
+    call: tuple[PreparedCall, OutboundResponse | None] | None = None  # None: no HTTP call
 
     @property
     def reference(self) -> str:
         return self.answer.reference
+
+    def log_fields(self) -> dict[str, Any] | None:
+        """The call's transaction-log fields (masked), built when they are written: after
+        the answer, not on the ping's clock."""
+        if self.call is None:
+            return None
+        prepared, response = self.call
+        return log_row(
+            prepared, response, self.answer, pii=[], kind="ping", campaign_id=self.campaign.id
+        )
 
 
 @dataclass(slots=True)
@@ -193,9 +203,8 @@ def run_auction(ctx: LeadContext) -> AuctionResult:
             answer = Answer.transport_error(prepared.error)
         else:
             answer = read_response(campaign.ping, response)
-        bid = BidResult(campaign, answer, latency_ms=response.elapsed_ms if response else 0)
-        bid.log = log_row(prepared, response, answer, pii=[], kind="ping", campaign_id=campaign.id)
-        result.bids.append(bid)
+        latency = response.elapsed_ms if response else 0
+        result.bids.append(BidResult(campaign, answer, latency, call=(prepared, response)))
 
     _price_and_rank(result, ctx)
     result.timings["ranking"] = (time.perf_counter() - ranking_started) * 1000

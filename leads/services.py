@@ -99,9 +99,9 @@ def _write_calls(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) ->
     from . import recorder
 
     logs = [
-        TransactionLog(lead=lead, is_test=lead.is_test, created_at=lead.created_at, **b.log)
-        for b in auction.bids
-        if b.log
+        TransactionLog(lead=lead, is_test=lead.is_test, created_at=lead.created_at, **fields)
+        for fields in (b.log_fields() for b in auction.bids)
+        if fields
     ]
     recorder.record(logs, events, [] if lead.is_test else ping_outcomes(auction.bids))
 
