@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from exchange.api.errors import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("leads.api.urls")),
+    # Last: a JSON 404 (not Django's HTML page) for any other /api/v1/ URL, DEBUG or not.
+    re_path(r"^api/v1/", api_not_found),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler404 = "exchange.api.errors.page_not_found"
+handler500 = "exchange.api.errors.server_error"

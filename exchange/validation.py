@@ -82,7 +82,7 @@ _EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+"
     r"@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+$"
 )
-_ZIP_RE = re.compile(r"^\d{5}(?:-\d{4})?$")
+_ZIP_RE = re.compile(r"^\d{5}(?:-\d{4})?$", re.ASCII)  # not "٧٥٠٠١"
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
 
@@ -101,6 +101,9 @@ def _text(value: Any) -> str:
 
 def _clean(spec: FieldSpec, value: Any) -> Any:
     text = _text(value)
+    # Whatever the type (a URL's pattern would let one through): PostgreSQL cannot store it.
+    if "\x00" in text:
+        raise FieldError("must not contain NUL characters")
     kind = spec.type
     if kind == FieldType.BOOLEAN:
         if isinstance(value, bool):
@@ -113,7 +116,7 @@ def _clean(spec: FieldSpec, value: Any) -> Any:
     if len(text) > spec.max_length:
         raise FieldError(f"must be at most {spec.max_length} characters")
     if kind == FieldType.INTEGER:
-        if isinstance(value, float) or not re.fullmatch(r"[+-]?\d{1,15}", text):
+        if isinstance(value, float) or not re.fullmatch(r"[+-]?\d{1,15}", text, re.ASCII):
             raise FieldError("must be a whole number")
         return int(text)
     if kind == FieldType.DECIMAL:
@@ -164,8 +167,6 @@ def _clean(spec: FieldSpec, value: Any) -> Any:
             return str(ipaddress.ip_address(text))
         except ValueError as exc:
             raise FieldError("must be an IP address") from exc
-    if "\x00" in text:
-        raise FieldError("must not contain NUL characters")
     return text
 
 

@@ -6,7 +6,9 @@ import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -72,3 +74,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error_body("internal_error", "Something went wrong on our side; it has been logged."),
         status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+# Outside the API views (a URL that matches no endpoint, a failure outside DRF), Django
+# answers by itself: under /api/ that answer keeps the error format too.
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Every /api/v1/ URL that no endpoint matches, whatever the method."""
+    return JsonResponse(error_body("not_found", "There is no such API endpoint."), status=404)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        body = error_body("internal_error", "Something went wrong on our side; it has been logged.")
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)

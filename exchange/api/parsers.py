@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 from typing import Any
@@ -14,15 +15,44 @@ from rest_framework.parsers import BaseParser
 LEAD_ENVELOPE_KEYS = ("vertical", "sub_id", "ping_id", "mode", "lead_id", "reason", "note")
 
 
+# A ``\uD800``-``\uDFFF`` escape: JSON text may spell a lone surrogate this way, which
+# decodes to a string that is not Unicode and that no database, log or answer can encode.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 class JsonParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read()
         try:
             # Decimals, not floats: a price or a ZIP must never be rounded on the way in.
-            return json.loads(stream.read(), parse_float=Decimal)
+            data = json.loads(raw, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError(f"The body is not valid JSON: {exc}") from exc
+        # Only \u escapes can make a surrogate (as raw bytes it is not UTF-8): look for one
+        # only when the body has such an escape, so ordinary bodies pay nothing.
+        if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(data):
+            raise ParseError(
+                "The body is not valid JSON: it holds an unpaired \\uD800-\\uDFFF escape."
+            )
+        return data
 
 
 def _nest(flat: dict[str, str]) -> dict[str, Any]:

@@ -45,12 +45,13 @@ def _string(body: dict[str, Any], name: str, *, required: bool, max_length: int 
                 422, "invalid", f"'{name}' is required.", {name: ["this field is required"]}
             )
         return ""
-    if not isinstance(value, str) or len(value) > max_length:
+    # No NUL: PostgreSQL cannot store it in text.
+    if not isinstance(value, str) or len(value) > max_length or "\x00" in value:
         raise ApiError(
             422,
             "invalid",
             f"'{name}' must be text.",
-            {name: [f"must be text up to {max_length} characters"]},
+            {name: [f"must be text up to {max_length} characters, without NUL"]},
         )
     return value
 
@@ -154,6 +155,13 @@ class LeadsView(VerticalApiView):
         mode = _mode(body)
         values = self.lead_fields(body, vertical, Stage.POST)
         idempotency_key = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()[:200] or None
+        if idempotency_key and not idempotency_key.isprintable():
+            raise ApiError(
+                400,
+                "malformed",
+                "The Idempotency-Key header must be printable text.",
+                {"Idempotency-Key": ["printable text up to 200 characters"]},
+            )
         try:
             status, answer = direct_post(
                 config=self.config,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from django.http import Http404
 
 from leads.models import Lead
-from tests.factories import PING_LEAD, make_publisher, make_vertical
+from tests.factories import PING_LEAD, POST_LEAD, make_publisher, make_vertical
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +130,74 @@ def test_a_lead_that_is_not_an_object_is_422(api: Any, key: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A lone surrogate cannot be encoded: not by the database (sub_id, on SQLite too),
+        # nor in the error answer naming it (vertical, field name). All were 500s.
+        r'{"vertical": "auto-insurance", "sub_id": "\ud800", "lead": {"zip": "75001"}}',
+        r'{"vertical": "\udfff", "lead": {"zip": "75001"}}',
+        r'{"vertical": "auto-insurance", "lead": {"zip": "75001", "\ud800": "x"}}',
+        r'{"vertical": "auto-insurance", "lead": {"zip": "75001", "city": "a\udc00"}}',
+    ],
+)
+def test_a_lone_surrogate_escape_is_400(api: Any, key: str, body: str) -> None:
+    assert_error(call(api, key, body), 400, "malformed")
+
+
+def test_a_surrogate_pair_is_a_character_like_any_other(api: Any, key: str) -> None:
+    body = r'{"vertical": "auto-insurance", "lead": {"zip": "75001", "city": "\ud83d\ude97"}}'
+    answer = call(api, key, body)
+    assert answer.status_code == 200, answer.content
+    assert Lead.objects.get().data["city"] == "\U0001f697"
+
+
+@pytest.mark.parametrize(
+    ("lead", "sub_id", "field"),
+    [
+        # PostgreSQL cannot store NUL in text: both were 500s there.
+        ({"zip": "75001"}, "pub\x00lisher", "sub_id"),
+        ({"zip": "75001", "landing_page": "https://example.com/\x00"}, "", "lead.landing_page"),
+    ],
+)
+def test_nul_in_text_is_422(api: Any, key: str, lead: dict, sub_id: str, field: str) -> None:
+    answer = api.post(
+        "/api/v1/ping",
+        {"vertical": "auto-insurance", "sub_id": sub_id, "lead": lead},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    assert answer.status_code == 422, answer.content
+    assert field in answer.json()["error"]["fields"]
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/leads/"), ("GET", "/api/v1/leads/a%2Fb"), ("POST", "/api/v1/nope")],
+)
+def test_an_api_url_matching_no_endpoint_is_a_json_404(
+    api: Any, key: str, method: str, path: str
+) -> None:
+    # These were Django's HTML 404 page.
+    answer = api.generic(method, path, HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert_error(answer, 404, "not_found")
+
+
+def test_django_s_own_error_pages_keep_the_format_under_api_only() -> None:
+    from django.test import RequestFactory
+
+    from exchange.api.errors import page_not_found, server_error
+
+    api_request, site_request = RequestFactory().get("/api/x"), RequestFactory().get("/x")
+    for answer, status in ((page_not_found(api_request), 404), (server_error(api_request), 500)):
+        assert answer.status_code == status
+        assert answer["Content-Type"] == "application/json"
+        assert set(json.loads(answer.content)["error"]) == {"code", "message"}
+    assert page_not_found(site_request, Http404())["Content-Type"].startswith("text/html")
+    assert server_error(site_request)["Content-Type"].startswith("text/html")
+
+
 def test_an_unsupported_content_type_is_415(api: Any, key: str) -> None:
     assert_error(
         call(api, key, "zip 75001", content_type="text/plain"), 415, "unsupported_media_type"
@@ -218,3 +288,30 @@ def test_the_openapi_schema_and_docs_are_served(api: Any) -> None:
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
     assert b"cdn." not in docs.content  # served from the sidecar package: works offline
+
+
+def test_a_zip_in_non_ascii_digits_is_422(api: Any, key: str) -> None:
+    answer = api.post(
+        "/api/v1/ping",
+        {"vertical": "auto-insurance", "lead": {**PING_LEAD, "zip": "٧٥٠٠١"}},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+    assert answer.status_code == 422
+    assert "lead.zip" in answer.json()["error"]["fields"]
+    assert not Lead.objects.exists()
+
+
+def test_an_unprintable_idempotency_key_is_400(api: Any, key: str) -> None:
+    answer = api.post(
+        "/api/v1/leads",
+        {"vertical": "auto-insurance", "lead": POST_LEAD},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+        HTTP_IDEMPOTENCY_KEY="order\x001",
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "malformed"
+    assert not Lead.objects.exists()

@@ -140,3 +140,44 @@ def test_a_bad_date_filter_is_a_json_error(api: Any, sale: dict) -> None:
     )
     assert answer.status_code in (400, 422)
     assert "sold_after" in answer.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("sold_after", "status", "count"),
+    [
+        # Valid ISO text, but before the first / after the last UTC datetime: was a 500
+        # (OverflowError) on SQLite.
+        ("0001-01-01T00:00:00+14:00", 422, None),
+        ("9999-12-31T23:59:59-14:00", 422, None),
+        # A UTC offset past PostgreSQL's 15:59: was a 500 (DataError) on PostgreSQL.
+        ("2000-01-01T00:00:00-23:30", 200, 1),
+    ],
+)
+def test_date_filters_at_the_edges_of_the_calendar_and_of_utc_offsets(
+    api: Any, sale: dict, sold_after: str, status: int, count: int | None
+) -> None:
+    answer = api.get(
+        "/api/v1/buyer/leads",
+        {"sold_after": sold_after},
+        HTTP_AUTHORIZATION=f"Bearer {sale['buyer_key']}",
+    )
+    assert answer.status_code == status, answer.content
+    if count is None:
+        assert answer.json()["error"]["fields"]["sold_after"]
+    else:
+        assert answer.json()["count"] == count
+
+
+def test_a_return_note_holding_nul_is_422(api: Any, sale: dict) -> None:
+    # PostgreSQL cannot store NUL in text: this was a 500 there.
+    answer = api.post(
+        "/api/v1/returns",
+        {"lead_id": sale["lead_id"], "reason": "bad_data", "note": "see\x00attached"},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {sale['buyer_key']}",
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"]["fields"] == {
+        "note": ["text of 500 characters at most, without NUL"]
+    }
+    assert Lead.objects.get(pk=sale["lead_id"]).status == "sold"
