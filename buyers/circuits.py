@@ -171,11 +171,11 @@ def record_outcomes(results: Iterable[tuple[int, str]]) -> None:
             recovered.add(endpoint_id)
     bad = {e for e, n in trailing.items() if n}
     ok = {e for e, n in trailing.items() if not n}
-    ok &= _known().keys()  # a success changes only a circuit that is counting or probing
+    known = _known()
+    ok &= known.keys()  # a success changes only a circuit that is counting or probing
     if not ok and not bad:
         return
     now = timezone.now()
-    known = _known()
     if (ok | bad) <= known.keys():  # a buyer that keeps failing: no need to re-read it
         states = {
             e: CircuitState(
@@ -201,11 +201,6 @@ def ping_outcomes(bids: Iterable[Any]) -> list[tuple[int, str]]:
         for b in bids
         if b.call is not None and b.campaign.ping is not None
     ]
-
-
-def record_ping_outcomes(bids: Iterable[Any]) -> None:
-    """Count one auction's calls."""
-    record_outcomes(ping_outcomes(bids))
 
 
 def record_outcome(endpoint_id: int, outcome: str) -> None:

@@ -93,3 +93,15 @@ def make_campaign(
     for cap in caps or []:
         Cap.objects.create(campaign=campaign, **cap)
     return campaign
+
+
+def ping(api: Any, key: str, lead: dict | None = None, **extra: Any) -> Any:
+    """POST /api/v1/ping for the factories' vertical, as a publisher would."""
+    body = {"vertical": "auto-insurance", "lead": lead or PING_LEAD, **extra}
+    return api.post("/api/v1/ping", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def post(api: Any, key: str, ping_id: str, lead: dict | None = None, **extra: Any) -> Any:
+    """POST /api/v1/post with the full lead for a ping."""
+    body = {"ping_id": ping_id, "lead": lead or POST_LEAD, **extra}
+    return api.post("/api/v1/post", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")

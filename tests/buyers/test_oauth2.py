@@ -16,7 +16,8 @@ from werkzeug import Request, Response
 from buyers import auth
 from buyers.models import Campaign, Credential
 from tests.buyers.test_admin import buyer_form
-from tests.factories import PING_LEAD, make_campaign, make_publisher, make_vertical
+from tests.factories import make_campaign, make_publisher, make_vertical
+from tests.factories import ping as send_ping
 
 pytestmark = pytest.mark.django_db
 
@@ -85,8 +86,7 @@ def market(buyer_server: Any, buyer: Buyer) -> dict[str, Any]:
 
 
 def ping(api: Any, key: str) -> dict[str, Any]:
-    body = {"vertical": "auto-insurance", "lead": PING_LEAD}
-    answer = api.post("/api/v1/ping", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+    answer = send_ping(api, key)
     assert answer.status_code == 200
     return answer.json()
 

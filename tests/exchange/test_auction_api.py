@@ -11,7 +11,14 @@ import pytest
 from werkzeug import Response
 
 from leads.models import Delivery, Lead, LedgerEntry, TransactionLog
-from tests.factories import PING_LEAD, POST_LEAD, make_campaign, make_publisher, make_vertical
+from tests.factories import (
+    POST_LEAD,
+    make_campaign,
+    make_publisher,
+    make_vertical,
+    ping,
+    post,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +38,6 @@ def accept_post(request: Any) -> Response:
 
 def reject_post(request: Any) -> Response:
     return Response(json.dumps({"status": "no", "error": "dupe"}), content_type="application/json")
-
-
-def ping(api: Any, key: str, lead: dict | None = None, **extra: Any) -> Any:
-    body = {"vertical": "auto-insurance", "lead": lead or PING_LEAD, **extra}
-    return api.post("/api/v1/ping", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
-
-
-def post(api: Any, key: str, ping_id: str, lead: dict | None = None, **extra: Any) -> Any:
-    body = {"ping_id": ping_id, "lead": lead or POST_LEAD, **extra}
-    return api.post("/api/v1/post", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
 def posts_to(server: Any, path: str) -> int:

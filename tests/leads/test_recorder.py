@@ -13,7 +13,8 @@ from buyers.circuits import limit
 from buyers.models import CircuitState
 from leads import recorder
 from leads.models import Lead, LeadEvent, TransactionLog
-from tests.factories import PING_LEAD, make_campaign, make_publisher, make_vertical
+from tests.factories import make_campaign, make_publisher, make_vertical
+from tests.factories import ping as send_ping
 
 # The recorder writes from its own thread and connection: it must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,13 +25,8 @@ def batching(settings: Any) -> None:
     settings.SWITCHYARD = {**settings.SWITCHYARD, "CALL_LOG_FLUSH_MS": 50}
 
 
-def ping(api: Any, key: str) -> dict:
-    answer = api.post(
-        "/api/v1/ping",
-        {"vertical": "auto-insurance", "lead": PING_LEAD},
-        format="json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
+def ping(api: Any, key: str) -> dict[str, Any]:
+    answer = send_ping(api, key)
     assert answer.status_code == 200
     return answer.json()
 
