@@ -91,6 +91,8 @@ class EncryptedJSONField(models.TextField):
     def get_prep_value(self, value: Any) -> str | None:
         if value is None:
             return None
+        if value == {}:
+            return ""  # nothing to hide (a ping's lead): reads back as {}
         return encrypt(json.dumps(value, separators=(",", ":"), sort_keys=True, default=str))
 
     def value_to_string(self, obj: models.Model) -> str:

@@ -88,6 +88,10 @@ try:
 except (ValueError, ImproperlyConfigured) as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Write transactions queue on a lock file instead of polling (exchange/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "exchange.sqlite"
+    # Tests run on an in-memory database, as Django does for its own SQLite engine.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", ":memory:")
     # WAL lets the web server, the worker and beat read while one of them writes.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault(
@@ -168,6 +172,11 @@ SWITCHYARD = {
     "RETRY_BACKOFF_SECONDS": [2, 4, 8, 16, 32],
     # Pings' call logs and circuit counts are written in batches this often (0: at once).
     "CALL_LOG_FLUSH_MS": _read("CALL_LOG_FLUSH_MS", float, 0 if _TESTING else 50),
+    # A ping stops waiting for a buyer at its timeout; the transport loop drops the call
+    # this much later, so closing it does not compete with the answer being written.
+    # On PostgreSQL, whether a ping's lead and bids wait for the WAL flush on commit.
+    "PING_DURABLE_COMMIT": _read("PING_DURABLE_COMMIT", bool, False),
+    "CUT_OFF_GRACE_MS": _read("CUT_OFF_GRACE_MS", float, 50),
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
 }
 

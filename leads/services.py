@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exchange.auction import AuctionResult, LeadContext, run_auction
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, VerticalInfo
+from exchange.rows import insert_together
 
 from .choices import DeliveryStatus, LeadStatus
 from .models import Bid, Delivery, Lead, LeadEvent, TransactionLog
@@ -91,6 +93,15 @@ def _write_auction(lead: Lead, auction: AuctionResult) -> list[Bid]:
         return Bid.objects.bulk_create(_bid_rows(lead, auction, lead.created_at))
 
 
+def _write_ping(lead: Lead, auction: AuctionResult) -> None:
+    """``_write_auction`` for a ping, whose answer waits for it: the same rows in one
+    statement on PostgreSQL (see ``exchange.rows``); the bids' ids are not read back.
+    Unless ``PING_DURABLE_COMMIT`` is on, the commit does not wait for the disk: a ping
+    moves no money, and only a database crash in the next instant could lose it."""
+    durable = settings.SWITCHYARD["PING_DURABLE_COMMIT"]
+    insert_together([lead], _bid_rows(lead, auction, lead.created_at), durable=durable)
+
+
 def _write_calls(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) -> None:
     """Hand the auction's outbound calls (masked log rows), the timeline events and the
     outcomes the circuit breakers count to the recorder (``leads.recorder``)."""
@@ -141,7 +152,7 @@ def record_ping(
         lead.offer_expires_at = now + timedelta(seconds=vertical.ping_ttl_seconds)
     note = f"offer {money(best.payout)}" if best else ", ".join(auction.reasons)
     write_started = time.perf_counter()
-    _write_auction(lead, auction)
+    _write_ping(lead, auction)
     timings = {**auction.timings, "write": (time.perf_counter() - write_started) * 1000}
     return PingOutcome(lead, auction, timings, [_event(lead, lead.status, note)])
 

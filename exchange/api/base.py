@@ -27,16 +27,19 @@ class AnswerFirst(Response):
 
     The WSGI server calls ``close()`` when the last byte is out (Django's test client
     does too), so work that the answer does not depend on costs the caller nothing.
-    A failure there is logged: the answer is already gone.
+    A failure there is logged: the answer is already gone. A second ``close()`` does
+    not run it again.
     """
 
     def __init__(self, data: Any, after: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
-        self.after = after
+        self.after: Callable[[], None] | None = after
 
     def close(self) -> None:
+        after, self.after = self.after, None
         try:
-            self.after()
+            if after is not None:
+                after()
         except Exception:
             log.exception("work after the answer failed")
         finally:

@@ -55,3 +55,24 @@ def test_a_cut_off_wait_ends_at_the_longest_timeout(buyer_server: Any) -> None:
     assert answers[0].body == b"ok"
     assert answers[2].detail == "no answer within 300 ms"
     assert 0.3 <= took < 0.4  # the longest timeout, not the loop's clean-up after it
+
+
+def test_an_answer_after_its_own_timeout_is_a_timeout_even_before_the_cut_off(
+    buyer_server: Any,
+) -> None:
+    """The loop keeps a call open a little past its timeout (the cut-off grace), but
+    the auction never takes an answer that came too late."""
+
+    def late(request: Request) -> Response:
+        time.sleep(0.15)
+        return Response("too late", status=200)
+
+    buyer_server.expect_request("/late").respond_with_handler(late)
+    hang(buyer_server, "/hung")
+
+    late_answer, _ = send_all(
+        [call(buyer_server, "/late", 0.1), call(buyer_server, "/hung", 0.3)], cut_off=True
+    )
+
+    assert late_answer.error == "timeout" and late_answer.status is None
+    assert late_answer.detail == "no answer within 100 ms"

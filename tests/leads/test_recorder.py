@@ -79,3 +79,24 @@ def test_flush_writes_what_the_recorder_holds(api: Any, buyer_server: Any, setti
 
     assert held == 0
     assert TransactionLog.objects.filter(kind="ping").count() == 2
+
+
+def test_closing_an_answer_twice_records_its_calls_once(
+    api: Any, buyer_server: Any, batching: None
+) -> None:
+    """A WSGI server may call ``close()`` more than once; the rows are handed over once
+    (twice, the batch would hold the same event twice and fail as a whole)."""
+    vertical = make_vertical()
+    url = buyer_server.url_for
+    make_campaign(vertical, "good", ping_url=url("/good"), post_url=url("/post"))
+    buyer_server.expect_request("/good").respond_with_json({"result": "accepted", "bid": "9.00"})
+    _, key = make_publisher()
+
+    answer = send_ping(api, key)  # the test client closes it, as a server does
+    answer.close()
+    recorder.flush()
+
+    assert answer.status_code == 200
+    lead = Lead.objects.get()
+    assert TransactionLog.objects.filter(lead=lead).count() == 1
+    assert LeadEvent.objects.filter(lead=lead).count() == 1

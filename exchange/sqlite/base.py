@@ -1,0 +1,69 @@
+"""SQLite for the embedded default, with write transactions queued instead of polled.
+
+SQLite lets one connection write at a time. One that finds the database locked sleeps
+and tries again (1 ms, then 2, 5, 10 ms… however soon the lock is freed), so a ping
+whose write meets another's commit could wait several milliseconds for a lock that
+was free after a fraction of one. Here every write transaction (``atomic()``; SQLite
+starts them ``IMMEDIATE``) first takes an exclusive ``flock`` on a file beside the
+database: a waiter sleeps in the kernel and is woken the moment the holder commits
+or rolls back, in this process or another (web workers, the Celery worker, beat).
+Statements outside ``atomic()`` still rely on SQLite's own waiting, as before.
+
+``ENGINE: exchange.sqlite`` (``exchange.settings`` picks it for ``sqlite://`` URLs).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from typing import Any
+
+from django.db.backends.sqlite3 import base
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    _write_lock: int | None = None  # the lock file's descriptor, per connection
+    _write_locked = False
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        if not self.is_in_memory_db():
+            path = f"{self.settings_dict['NAME']}-writelock"
+            self._write_lock = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return connection
+
+    def _start_transaction_under_autocommit(self) -> None:
+        if self._write_lock is not None:
+            fcntl.flock(self._write_lock, fcntl.LOCK_EX)  # waits with the GIL released
+            self._write_locked = True
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _commit(self) -> None:
+        try:
+            super()._commit()
+        finally:
+            self._unlock()
+
+    def _rollback(self) -> None:
+        try:
+            super()._rollback()
+        finally:
+            self._unlock()
+
+    def _close(self) -> None:
+        try:
+            super()._close()
+        finally:
+            self._unlock()
+            if self._write_lock is not None:
+                os.close(self._write_lock)
+                self._write_lock = None
+
+    def _unlock(self) -> None:
+        if self._write_locked:
+            self._write_locked = False
+            fcntl.flock(self._write_lock, fcntl.LOCK_UN)

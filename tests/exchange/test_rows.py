@@ -1,0 +1,114 @@
+"""``exchange.rows.insert_together``: the ping's lead and bids in the fewest statements,
+read back exactly as the ORM would have written them, all or none."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, connections
+from django.utils import timezone
+
+from exchange.rows import insert_together
+from leads.models import Bid, Lead
+from tests.factories import make_campaign, make_publisher, make_vertical
+
+
+@pytest.fixture
+def parties() -> tuple[Any, Any, Any]:
+    vertical = make_vertical()
+    publisher, _ = make_publisher()
+    return vertical, publisher, make_campaign(vertical, "summit")
+
+
+def lead_and_bids(parties: tuple[Any, Any, Any], bids: int = 2) -> tuple[Lead, list[Bid]]:
+    vertical, publisher, campaign = parties
+    now = timezone.now()
+    lead = Lead(
+        id=uuid.uuid4(),
+        vertical_id=vertical.id,
+        publisher_id=publisher.id,
+        status="pinged",
+        data={"zip": "60601", "age": 41},
+        reasons=["no_bids"],
+        trace=[{"campaign": campaign.id, "result": "bid", "price": "12.50"}],
+        offer_price=D("12.5000"),
+        offer_expires_at=now,
+        created_at=now,
+    )
+    rows = [
+        Bid(lead=lead, campaign_id=campaign.id, outcome="bid", price=D("12.50") + i, rank=i + 1,
+            latency_ms=20 + i, reason="", created_at=now, expires_at=now)
+        for i in range(bids)
+    ]  # fmt: skip
+    return lead, rows
+
+
+@pytest.mark.django_db
+def test_rows_read_back_as_the_orm_writes_them(parties: Any) -> None:
+    lead, bids = lead_and_bids(parties)
+
+    insert_together([lead], bids)
+
+    stored = Lead.objects.get(pk=lead.pk)
+    assert stored.data == {"zip": "60601", "age": 41}
+    assert stored.trace == lead.trace and stored.reasons == ["no_bids"]
+    assert stored.offer_price == D("12.5000") and stored.pii == {}
+    assert stored.created_at == lead.created_at and stored.updated_at is not None
+    assert [(b.rank, b.price, b.latency_ms) for b in stored.bids.order_by("rank")] == [
+        (1, D("12.5000"), 20),
+        (2, D("13.5000"), 21),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_failing_group_writes_nothing(parties: Any) -> None:
+    lead, _ = lead_and_bids(parties)
+    insert_together([lead])
+    again, more_bids = lead_and_bids(parties)
+    again.id = lead.id  # the same primary key: the lead insert fails
+    for bid in more_bids:
+        bid.lead = again
+
+    with pytest.raises(IntegrityError):
+        insert_together([again], more_bids)
+
+    assert Bid.objects.count() == 0
+
+
+only_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the asynchronous commit is PostgreSQL's"
+)
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_lazy_commit_is_committed_and_a_failure_leaves_the_connection_usable(
+    parties: Any,
+) -> None:
+    lead, bids = lead_and_bids(parties)
+
+    insert_together([lead], bids, durable=False)
+
+    assert not connection.in_atomic_block
+    other: Any = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:  # another session sees the committed rows
+            cursor.execute("SELECT count(*) FROM leads_bid WHERE lead_id = %s", [lead.id])
+            assert cursor.fetchone()[0] == 2
+    finally:
+        other.close()
+
+    again, more_bids = lead_and_bids(parties)
+    again.id = lead.id
+    for bid in more_bids:
+        bid.lead = again
+    with pytest.raises(IntegrityError):
+        insert_together([again], more_bids, durable=False)
+
+    assert Bid.objects.count() == 2  # nothing of the failed insert; the connection works
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now() = statement_timestamp()")  # not in a stale transaction
+        assert cursor.fetchone()[0] is True
