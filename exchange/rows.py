@@ -67,9 +67,7 @@ def _execute_lazily(sql: str, params: list) -> None:
     statements)."""
     with connection.cursor() as cursor:
         try:
-            cursor.execute(
-                f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params
-            )
+            cursor.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params)
         except Exception:
             # The statements after a failing one are skipped: end the transaction.
             cursor.execute("ROLLBACK")
