@@ -55,13 +55,14 @@ def best_sustained(steps: Sequence[Step], target: str, p99_target_ms: float) -> 
 def step_table(steps: Sequence[Step], p99_target_ms: float) -> str:
     headers = [
         "target", "rate/s", "sent", "errors", "accepted%", "p50 ms", "p99 ms", "p99.9 ms",
-        "max ms", "over p50", "over p99", "over p99.9", "late", "cpu ms/ping", "ok/s",
+        "max ms", "over p50", "over p99", "over p99.9", "late", "late (server)", "cpu ms/ping",
+        "ok/s",
         "other cores", "sustained",
     ]  # fmt: skip
     rows = []
     for s in steps:
         if s.skipped:
-            rows.append([s.target, f"{s.rate:g}"] + ["-"] * 14 + ["skipped"])
+            rows.append([s.target, f"{s.rate:g}"] + ["-"] * 15 + ["skipped"])
             continue
         rows.append(
             [
@@ -78,6 +79,7 @@ def step_table(steps: Sequence[Step], p99_target_ms: float) -> str:
                 s.overhead_ms["p99"],
                 s.overhead_ms["p99.9"],
                 s.late,
+                "-" if s.late_server is None else s.late_server,
                 s.cpu_ms_per_ping,
                 s.throughput,
                 s.other_load_cores,
@@ -103,9 +105,10 @@ def comparisons(steps: Sequence[Step], base: str, other: str) -> list[dict[str, 
                 "latency_ratio": {q: _ratio(b.latency_ms[q], a.latency_ms[q]) for q in delta},
                 "overhead_ratio": {q: _ratio(b.overhead_ms[q], a.overhead_ms[q]) for q in delta},
                 "cpu_ratio": _ratio(b.cpu_ms_per_ping, a.cpu_ms_per_ping),
+                "late": {"server": b.late_server, other: b.late, base: a.late},
                 "meets_spec": delta["p50"] <= SPEC_DELTA_P50_MS
                 and delta["p99"] <= SPEC_DELTA_P99_MS
-                and b.late == 0
+                and (b.late if b.late_server is None else b.late_server) == 0
                 and b.error_count == 0,
             }
         )
@@ -115,7 +118,7 @@ def comparisons(steps: Sequence[Step], base: str, other: str) -> list[dict[str, 
 def comparison_table(rows: Sequence[dict[str, Any]]) -> str:
     headers = [
         "rate/s", "Δp50 ms", "Δp99 ms", "Δp99.9 ms", "p50 ×", "p99 ×",
-        "over p50 ×", "over p99 ×", "cpu ×", "SPEC §11",
+        "over p50 ×", "over p99 ×", "cpu ×", "late server/client/base", "SPEC §11",
     ]  # fmt: skip
     body = [
         [
@@ -128,6 +131,7 @@ def comparison_table(rows: Sequence[dict[str, Any]]) -> str:
             _two(r["overhead_ratio"]["p50"]),
             _two(r["overhead_ratio"]["p99"]),
             _two(r["cpu_ratio"]),
+            "/".join("-" if n is None else str(n) for n in r["late"].values()),
             "meets" if r["meets_spec"] else "misses",
         ]
         for r in rows

@@ -50,6 +50,9 @@ class Step:
     overhead_ms: dict[str, float]
     late: int
     cpu_s: float | None
+    # Answers the target itself timed past the deadline (its Server-Timing ``total``,
+    # from the request reaching the view to the answer); None without that header.
+    late_server: int | None = None
     phases_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     # From the first request's due time to the last answer, less the floor every
     # answer waits anyway: longer than duration_s when the target falls behind.
@@ -108,6 +111,7 @@ class Step:
             "latency_ms": self.latency_ms,
             "overhead_ms": self.overhead_ms,
             "late": self.late,
+            "late_server": self.late_server,
             "throughput": self.throughput,
             "cpu_s": _round(self.cpu_s),
             "cpu_ms_per_ping": self.cpu_ms_per_ping,
@@ -140,10 +144,7 @@ def summarise(
     errors = Counter(s["error"] for s in samples if s["error"])
     # Phases in the order the server names them (the order of the request's work).
     phase_names = list(dict.fromkeys(name for s in samples for name in s.get("phases", {})))
-    phases = {
-        name: spread(s["phases"][name] for s in samples if name in s.get("phases", {}))
-        for name in phase_names
-    }
+    phases = {name: spread(phases_of(samples, name)) for name in phase_names}
     return Step(
         target=target,
         rate=rate,
@@ -155,10 +156,19 @@ def summarise(
         latency_ms=latency,
         overhead_ms={k: v - floor_ms for k, v in latency.items()},
         late=sum(1 for ms in latencies if ms > deadline_ms),
+        late_server=(
+            sum(1 for ms in phases_of(samples, "total") if ms > deadline_ms)
+            if "total" in phases
+            else None
+        ),
         cpu_s=cpu_s,
         phases_ms=phases,
         span_s=max((s["due_s"] + (s["ms"] - floor_ms) / 1000 for s in samples), default=0.0),
     )
+
+
+def phases_of(samples: Sequence[dict[str, Any]], name: str) -> list[float]:
+    return [s["phases"][name] for s in samples if name in s.get("phases", {})]
 
 
 def skipped_step(target: str, rate: float) -> Step:

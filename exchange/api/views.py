@@ -98,6 +98,10 @@ class VerticalApiView(PublicApiView):
 
 
 class PingView(VerticalApiView):
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.received = time.perf_counter()  # Server-Timing's "total" counts from here
+        return super().dispatch(request, *args, **kwargs)
+
     @extend_schema(request=s.PingRequest, responses={200: s.PingAnswer, **ERRORS}, tags=["leads"])
     def post(self, request: Request) -> Response:
         """Ask buyers to bid on a lead (no personal data); answers with your payout offer."""
@@ -112,7 +116,11 @@ class PingView(VerticalApiView):
             vertical=vertical, publisher=self.publisher, key=self.key, sub_id=sub_id, values=values
         )
         response = AnswerFirst(ping_answer(outcome), after=outcome.record_calls)
-        phases = {"parse": (parsed - started) * 1000, **outcome.timings}
+        phases = {
+            "parse": (parsed - started) * 1000,
+            **outcome.timings,
+            "total": (time.perf_counter() - self.received) * 1000,
+        }
         response["Server-Timing"] = ", ".join(f"{k};dur={v:.2f}" for k, v in phases.items())
         return response
 
