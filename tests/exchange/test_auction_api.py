@@ -64,9 +64,7 @@ def test_a_ping_is_offered_the_best_payout_as_a_decimal_string(api: Any, market:
     assert body["status"] == "accepted"
     assert body["price"] == "16.00"  # 80% of the best bid, 20.00
     assert body["expires_at"].endswith("Z")
-    phases = dict(
-        part.split(";dur=") for part in answer.headers["Server-Timing"].split(", ")
-    )
+    phases = dict(part.split(";dur=") for part in answer.headers["Server-Timing"].split(", "))
     assert list(phases) == ["parse", "eligibility", "fanout", "ranking", "write", "total"]
     steps = sum(float(v) for k, v in phases.items() if k != "total")
     assert steps <= float(phases["total"]) < steps + 50  # the whole, from the view's start
