@@ -1,7 +1,7 @@
 """The performance harness of SPEC §11: ``make bench`` (``python -m bench``).
 
 A fleet of simulated buyers (``fleet``), a bare asyncio fan-out baseline
-(``baseline``), the exchange served by gunicorn (``exchange``, configured by
+(``baseline``), the exchange served by granian or gunicorn (``exchange``, configured by
 ``setup``), an open-loop load generator (``load``), post delivery timing
 (``postflow``) and the report (``stats``, ``report``), run by ``runner``.
 """

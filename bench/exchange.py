@@ -1,4 +1,6 @@
-"""Start the exchange as in production: migrate, configure, then gunicorn (gthread).
+"""Start the exchange as in production: migrate, configure, then the web server
+(granian's WSGI interface, as the README's Production section runs it; or gunicorn
+gthread with ``--server gunicorn``).
 
 PostgreSQL when ``DATABASE_URL`` is set, else a fresh SQLite file in the run's temp
 directory; ``DEBUG=0``; ``SECRET_KEY`` and ``PII_KEYS`` from the environment, else a
@@ -82,8 +84,34 @@ def _manage(args: list[str], env: dict[str, str], what: str) -> str:
     return done.stdout
 
 
+SERVERS = ("granian", "gunicorn")
+
+
+def server_command(server: str, port: int, *, workers: int, threads: int) -> list[str]:
+    """The production web server's command line: ``workers`` processes of ``threads``
+    request threads each."""
+    if server == "granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "wsgi", "exchange.wsgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--blocking-threads", str(threads), "--backlog", "2048", "--no-log",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "gunicorn", "exchange.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
+        "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
+    ]  # fmt: skip
+
+
 def start_exchange(
-    procs: Processes, tmp: Path, fleet_url: str, *, workers: int, threads: int
+    procs: Processes,
+    tmp: Path,
+    fleet_url: str,
+    *,
+    workers: int,
+    threads: int,
+    server: str = "granian",
 ) -> RunningExchange:
     """Migrate, configure and serve the exchange; returns once it answers HTTP."""
     env = exchange_env(tmp)
@@ -92,12 +120,7 @@ def start_exchange(
     output = _manage(["-m", "bench.setup", "--fleet", fleet_url], env, "bench.setup")
     key = orjson.loads(output.strip().splitlines()[-1])["key"]
     port = free_port()
-    command = [
-        sys.executable, "-m", "gunicorn", "exchange.wsgi:application",
-        "--bind", f"127.0.0.1:{port}",
-        "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
-        "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
-    ]  # fmt: skip
+    command = server_command(server, port, workers=workers, threads=threads)
     child = procs.start("exchange", command, env=env)
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/api/v1/health", child, timeout_s=60)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import report, summary
-from .exchange import RunningExchange, start_exchange
+from .exchange import SERVERS, RunningExchange, start_exchange
 from .procs import BenchError, Processes, free_port, wait_http
 from .scenario import floor_ms
 from .stats import Step, skipped_step
@@ -26,7 +26,8 @@ DEFAULT_P99_SLACK_MS = 25.0
 EXCHANGE_EXPECTS = """The exchange integration expects:
   - `manage.py migrate` and `python -m bench.setup` (ORM: vertical "bench", publisher,
     live ApiKey, one campaign per fleet buyer with JSON ping/post endpoints) to succeed;
-  - gunicorn on exchange.wsgi:application with DJANGO_SETTINGS_MODULE=bench.settings;
+  - granian (or gunicorn) on exchange.wsgi:application with
+    DJANGO_SETTINGS_MODULE=bench.settings;
   - GET /api/v1/health to answer (any status) within 60 s;
   - POST /api/v1/ping with 'Authorization: Bearer <key>' and
     {"vertical": "bench", "lead": {"zip": "75001", "state": "TX"}} to answer 200
@@ -48,8 +49,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--targets", default="baseline,exchange", help="baseline and/or exchange, comma-separated"
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="granian", help="the exchange's web server"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="web server processes")
+    parser.add_argument("--threads", type=int, default=16, help="request threads per process")
     parser.add_argument("--post-leads", type=int, default=40, help="leads for post figures")
     parser.add_argument("--p99-target-ms", type=float, default=floor_ms() + DEFAULT_P99_SLACK_MS)
     parser.add_argument("--out", type=Path, default=report.RESULTS_DIR / "latest.json")
@@ -77,6 +81,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         workers=args.workers,
         threads=args.threads,
         post_leads=args.post_leads,
+        server=args.server,
         p99_target_ms=args.p99_target_ms,
         out=args.out,
     )
@@ -131,10 +136,15 @@ def _run(opts: Options, procs: Processes, tmp: Path) -> int:
 
     exchange: RunningExchange | None = None
     if "exchange" in opts.targets:
-        say("starting the exchange (migrate, configure, gunicorn)…")
+        say(f"starting the exchange (migrate, configure, {opts.server})…")
         try:
             exchange = start_exchange(
-                procs, tmp, fleet_url, workers=opts.workers, threads=opts.threads
+                procs,
+                tmp,
+                fleet_url,
+                workers=opts.workers,
+                threads=opts.threads,
+                server=opts.server,
             )
         except BenchError as exc:
             say(f"the exchange did not start; measuring without it.\n{exc}\n{EXCHANGE_EXPECTS}")

@@ -41,6 +41,7 @@ class Options:
     workers: int
     threads: int
     post_leads: int
+    server: str = "granian"
     p99_target_ms: float
     out: Path
 

@@ -29,7 +29,7 @@ def header(opts: Options, exchange: RunningExchange | None) -> str:
         for b in FLEET
     )
     server = (
-        f"exchange: gunicorn gthread {opts.workers}x{opts.threads}, {exchange.database}"
+        f"exchange: {opts.server} {opts.workers}x{opts.threads} threads, {exchange.database}"
         if exchange
         else "exchange: not measured"
     )

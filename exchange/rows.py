@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 
 
 @cache
@@ -49,7 +49,8 @@ def _insert_sql(model: type[models.Model], rows: int) -> str:
 
 def _params(objs: Sequence[models.Model]) -> list:
     fields = _fields(type(objs[0]))
-    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
+    return [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
 
 
 def _one_statement(statements: list[tuple[str, list]]) -> tuple[str, list]:

@@ -1,4 +1,5 @@
-"""The WSGI entry point (gunicorn ``exchange.wsgi:application``)."""
+"""The WSGI entry point: ``granian --interface wsgi exchange.wsgi:application`` (or
+gunicorn's ``exchange.wsgi:application``)."""
 
 from __future__ import annotations
 

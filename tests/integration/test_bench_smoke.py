@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from bench import load
+from bench.exchange import SERVERS, start_exchange
 from bench.postflow import match_arrivals
 from bench.procs import Processes, free_port, wait_http
 from bench.scenario import FLEET, floor_ms
@@ -112,3 +114,38 @@ def test_post_overheads_line_up_the_buyers_arrivals_with_the_publishers_post() -
     assert records[0]["buyers"] == ["picky", "slow"]
     assert records[0]["first_ms"] == pytest.approx(5.0)
     assert records[0]["hop_ms"] == pytest.approx(15.0)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_the_production_server_answers_a_ping_then_records_its_calls(
+    processes: Processes, tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web server must send the answer and only then run its after-work (WSGI
+    ``close()``): the calls' log rows land, and the answer did not wait for them."""
+    for name in ("DATABASE_URL", "PII_KEYS", "PII_HASH_KEY"):
+        monkeypatch.delenv(name, raising=False)  # a fresh SQLite file of its own
+    fleet_port = free_port()
+    fleet_url = f"http://127.0.0.1:{fleet_port}"
+    fleet = processes.start(
+        "fleet", [sys.executable, "-m", "bench.fleet", "--port", str(fleet_port)]
+    )
+    wait_http(f"{fleet_url}/_stats", fleet)
+    exchange = start_exchange(processes, tmp_path, fleet_url, workers=1, threads=4, server=server)
+
+    samples = asyncio.run(
+        load.run(
+            f"{exchange.url}/api/v1/ping", rate=5, duration_s=1, warmup_s=0, timeout_s=5,
+            key=exchange.key, announce=lambda _: None,
+        )
+    )  # fmt: skip
+
+    assert all(s.accepted and not s.error for s in samples)
+    assert all(s.phases["write"] < s.phases["total"] for s in samples)
+    database = sqlite3.connect(tmp_path / "bench.sqlite3")
+    deadline = time.monotonic() + 5
+    while True:  # the recorder writes each batch CALL_LOG_FLUSH_MS after the answers
+        (logged,) = database.execute("SELECT count(*) FROM leads_transactionlog").fetchone()
+        if logged == 5 * len(samples) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert logged == 5 * len(samples)  # one row per buyer called
