@@ -41,9 +41,9 @@ class Options:
     workers: int
     threads: int
     post_leads: int
-    server: str = "granian"
     p99_target_ms: float
     out: Path
+    server: str = "granian"
 
 
 @dataclass

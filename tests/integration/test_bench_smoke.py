@@ -149,3 +149,11 @@ def test_the_production_server_answers_a_ping_then_records_its_calls(
             break
         time.sleep(0.05)
     assert logged == 5 * len(samples)  # one row per buyer called
+
+
+def test_the_command_line_defaults_to_the_production_server_and_quick_shortens_steps() -> None:
+    from bench.runner import parse_args
+
+    assert parse_args([]).server == "granian"
+    quick = parse_args(["--quick", "--server", "gunicorn"])
+    assert (quick.server, quick.rates, quick.duration_s) == ("gunicorn", (20.0, 50.0), 3.0)
