@@ -23,6 +23,7 @@ ones are not read back (use ``bulk_create`` where the ids are needed).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from functools import cache
 
@@ -70,8 +71,10 @@ def _execute_lazily(sql: str, params: list) -> None:
         try:
             cursor.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params)
         except Exception:
-            # The statements after a failing one are skipped: end the transaction.
-            cursor.execute("ROLLBACK")
+            # The statements after a failing one are skipped: end the transaction (on a
+            # connection that is still there; the first error is the one to tell).
+            with contextlib.suppress(Exception):
+                cursor.execute("ROLLBACK")
             raise
 
 

@@ -180,6 +180,10 @@ SWITCHYARD = {
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
 }
 
+for _name in ("CALL_LOG_FLUSH_MS", "CUT_OFF_GRACE_MS", "OUTBOUND_MAX_CONNECTIONS"):
+    if SWITCHYARD[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} is malformed: it must not be negative")
+
 # --- REST framework / OpenAPI ---------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
