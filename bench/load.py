@@ -98,7 +98,7 @@ async def run(
         headers["Authorization"] = f"Bearer {key}"
     warm = round(rate * warmup_s)
     total = warm + round(rate * duration_s)
-    # Idle keep-alive connections are dropped after 1 s, before gunicorn's own
+    # Idle keep-alive connections are dropped after 1 s, before the web server's own
     # keep-alive closes them under us (which would show up as spurious errors).
     connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=1.0)
     timeout = aiohttp.ClientTimeout(total=timeout_s)

@@ -59,7 +59,7 @@ class Child:
 
 class Processes:
     """The servers of one run. Each starts in its own session, so stopping one
-    signals its process group (a gunicorn master and its workers), nothing else."""
+    signals its process group (a web server and its workers), nothing else."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -144,7 +144,7 @@ def cpu_snapshot() -> dict[int, tuple[int, float]]:
 
 
 def tree_cpu(snapshot: dict[int, tuple[int, float]], root: int) -> float:
-    """CPU seconds of ``root`` and every live descendant (gunicorn master + workers)."""
+    """CPU seconds of ``root`` and every live descendant (a web server and its workers)."""
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in snapshot.items():
         children.setdefault(parent, []).append(pid)
