@@ -94,3 +94,33 @@ def test_the_lock_is_released_by_a_rollback_or_a_closed_connection(
     end(second)
     assert time.monotonic() - started < 0.5
     second.close()
+
+
+def test_a_write_outside_a_transaction_queues_too(database: Any) -> None:
+    holder, writer = database(), database()
+    writer.inc_thread_sharing()
+    begin(holder)
+    with holder.cursor() as cursor:
+        cursor.execute("INSERT INTO t VALUES (1)")
+    got_in: list[float] = []
+
+    def write() -> None:
+        with writer.cursor() as cursor:  # autocommit: the statement is its own transaction
+            cursor.execute("UPDATE t SET n = n + 10")
+        got_in.append(time.monotonic())
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    time.sleep(0.24)
+    assert not got_in
+    end(holder)
+    committed = time.monotonic()
+    thread.join(5)
+
+    assert got_in and got_in[0] - committed < 0.04
+    with holder.cursor() as cursor:
+        cursor.execute("SELECT n FROM t")
+        assert cursor.fetchall() == [(11,)]
+    holder.close()
+    writer.dec_thread_sharing()
+    writer.close()
