@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 @cache
@@ -48,9 +49,8 @@ def _insert_sql(model: type[models.Model], rows: int) -> str:
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)}"
 
 
-def _params(objs: Sequence[models.Model]) -> list:
+def _params(objs: Sequence[models.Model], db: BaseDatabaseWrapper) -> list:
     fields = _fields(type(objs[0]))
-    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
     return [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
 
 
@@ -63,11 +63,14 @@ def _one_statement(statements: list[tuple[str, list]]) -> tuple[str, list]:
     return f"WITH {ctes} {sql}", [p for _, cte_params in first for p in cte_params] + params
 
 
-def _execute_lazily(sql: str, params: list) -> None:
-    """One round trip: the statement in its own transaction with an asynchronous commit
-    (psycopg2 sends a parameterised string as one simple query, so it may hold several
-    statements)."""
-    with connection.cursor() as cursor:
+def _execute_alone(db: BaseDatabaseWrapper, sql: str, params: list, durable: bool) -> None:
+    """One round trip on PostgreSQL in autocommit: the statement is its own transaction.
+    Not ``durable``, it is wrapped to commit asynchronously (psycopg2 sends a
+    parameterised string as one simple query, so it may hold several statements)."""
+    with db.cursor() as cursor:
+        if durable:
+            cursor.execute(sql, params)
+            return
         try:
             cursor.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params)
         except Exception:
@@ -83,21 +86,17 @@ def insert_together(*groups: Sequence[models.Model], durable: bool = True) -> No
     groups = tuple(g for g in groups if g)
     if not groups:
         return
-    statements = [(_insert_sql(type(g[0]), len(g)), _params(g)) for g in groups]
-    if connection.vendor == "postgresql":
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
+    statements = [(_insert_sql(type(g[0]), len(g)), _params(g, db)) for g in groups]
+    if db.vendor == "postgresql":
         statements = [_one_statement(statements)]
-        if not connection.in_atomic_block:  # atomic as it is: no BEGIN and COMMIT to send
-            if durable:
-                with connection.cursor() as cursor:
-                    cursor.execute(*statements[0])
-            else:
-                _execute_lazily(*statements[0])
-            statements = []
-    if statements:
-        with transaction.atomic(), connection.cursor() as cursor:
+    if db.vendor == "postgresql" and not db.in_atomic_block:
+        _execute_alone(db, *statements[0], durable)  # no BEGIN and COMMIT to send
+    else:
+        with transaction.atomic(using=db.alias), db.cursor() as cursor:
             for sql, params in statements:
                 cursor.execute(sql, params)
     for group in groups:
         for obj in group:
             obj._state.adding = False
-            obj._state.db = connection.alias
+            obj._state.db = db.alias

@@ -105,3 +105,11 @@ def post(api: Any, key: str, ping_id: str, lead: dict | None = None, **extra: An
     """POST /api/v1/post with the full lead for a ping."""
     body = {"ping_id": ping_id, "lead": lead or POST_LEAD, **extra}
     return api.post("/api/v1/post", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def direct_post(api: Any, key: str, lead: dict | None = None, **headers: Any) -> Any:
+    """POST /api/v1/leads: the full lead in one go (headers such as HTTP_IDEMPOTENCY_KEY)."""
+    body = {"vertical": "auto-insurance", "lead": lead or POST_LEAD}
+    return api.post(
+        "/api/v1/leads", body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}", **headers
+    )

@@ -67,16 +67,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         ):
             yield
             return
-        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
+        self._lock()
         try:
             yield
         finally:
-            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
+            self._unlock()
 
     def _start_transaction_under_autocommit(self) -> None:
         if self._write_lock is not None:
-            fcntl.flock(self._write_lock, fcntl.LOCK_EX)  # waits with the GIL released
-            self._write_locked = True
+            self._lock()
         try:
             super()._start_transaction_under_autocommit()
         except BaseException:
@@ -103,6 +102,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if self._write_lock is not None:
                 os.close(self._write_lock)
                 self._write_lock = None
+
+    def _lock(self) -> None:
+        fcntl.flock(self._write_lock, fcntl.LOCK_EX)  # waits with the GIL released
+        self._write_locked = True
 
     def _unlock(self) -> None:
         if self._write_locked:

@@ -9,7 +9,7 @@ import pytest
 from django.http import Http404
 
 from leads.models import Lead
-from tests.factories import PING_LEAD, POST_LEAD, make_publisher, make_vertical
+from tests.factories import PING_LEAD, direct_post, make_publisher, make_vertical
 
 pytestmark = pytest.mark.django_db
 
@@ -304,13 +304,7 @@ def test_a_zip_in_non_ascii_digits_is_422(api: Any, key: str) -> None:
 
 
 def test_an_unprintable_idempotency_key_is_400(api: Any, key: str) -> None:
-    answer = api.post(
-        "/api/v1/leads",
-        {"vertical": "auto-insurance", "lead": POST_LEAD},
-        format="json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-        HTTP_IDEMPOTENCY_KEY="order\x001",
-    )
+    answer = direct_post(api, key, HTTP_IDEMPOTENCY_KEY="order\x001")
 
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "malformed"

@@ -13,6 +13,7 @@ from werkzeug import Response
 from leads.models import Delivery, Lead, LedgerEntry, TransactionLog
 from tests.factories import (
     POST_LEAD,
+    direct_post,
     make_campaign,
     make_publisher,
     make_vertical,
@@ -246,12 +247,7 @@ def test_a_post_may_not_change_what_the_buyers_bid_on(api: Any, market: dict) ->
 
 
 def test_a_direct_post_runs_the_auction_and_sells(api: Any, market: dict) -> None:
-    answer = api.post(
-        "/api/v1/leads",
-        {"vertical": "auto-insurance", "lead": POST_LEAD},
-        format="json",
-        HTTP_AUTHORIZATION=f"Bearer {market['key']}",
-    )
+    answer = direct_post(api, market["key"])
 
     assert answer.status_code == 200
     assert answer.json()["status"] == "sold"
@@ -262,13 +258,7 @@ def test_a_direct_post_runs_the_auction_and_sells(api: Any, market: dict) -> Non
 
 def test_a_direct_post_with_the_same_idempotency_key_sells_once(api: Any, market: dict) -> None:
     def send() -> Any:
-        return api.post(
-            "/api/v1/leads",
-            {"vertical": "auto-insurance", "lead": POST_LEAD},
-            format="json",
-            HTTP_AUTHORIZATION=f"Bearer {market['key']}",
-            HTTP_IDEMPOTENCY_KEY="order-77",
-        )
+        return direct_post(api, market["key"], HTTP_IDEMPOTENCY_KEY="order-77")
 
     first, second = send(), send()
 

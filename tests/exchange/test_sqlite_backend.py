@@ -40,37 +40,47 @@ def end(connection: Any, commit: bool = True) -> None:
     connection.set_autocommit(True)
 
 
-def test_a_waiting_writer_goes_on_as_soon_as_the_holder_commits(database: Any) -> None:
+def behind_an_open_write(database: Any, write: Any) -> tuple[float, list[tuple[int]]]:
+    """Hold a write transaction open, run ``write(connection)`` on another thread and
+    connection, commit 240 ms later. Returns how long after the commit ``write`` got
+    in (the time it returns) and the rows then in the table."""
     holder, waiter = database(), database()
     waiter.inc_thread_sharing()  # used from the thread below
     begin(holder)
     with holder.cursor() as cursor:
         cursor.execute("INSERT INTO t VALUES (1)")
     got_in: list[float] = []
-
-    def write() -> None:
-        begin(waiter)  # waits here while the holder's transaction is open
-        got_in.append(time.monotonic())
-        with waiter.cursor() as cursor:
-            cursor.execute("INSERT INTO t VALUES (2)")
-        end(waiter)
-
-    thread = threading.Thread(target=write)
+    thread = threading.Thread(target=lambda: got_in.append(write(waiter)))
     thread.start()
     time.sleep(0.24)
     assert not got_in  # still waiting
     end(holder)
     committed = time.monotonic()
     thread.join(5)
-
-    # SQLite's own polling would have slept until about 330 ms (1, 2, 5 ... 100 ms naps).
-    assert got_in and got_in[0] - committed < 0.04
+    assert got_in
     with holder.cursor() as cursor:
         cursor.execute("SELECT n FROM t ORDER BY n")
-        assert cursor.fetchall() == [(1,), (2,)]
+        rows = cursor.fetchall()
     holder.close()
     waiter.dec_thread_sharing()
     waiter.close()
+    return got_in[0] - committed, rows
+
+
+def test_a_waiting_writer_goes_on_as_soon_as_the_holder_commits(database: Any) -> None:
+    def write(waiter: Any) -> float:
+        begin(waiter)  # waits here while the holder's transaction is open
+        got_in = time.monotonic()
+        with waiter.cursor() as cursor:
+            cursor.execute("INSERT INTO t VALUES (2)")
+        end(waiter)
+        return got_in
+
+    delay, rows = behind_an_open_write(database, write)
+
+    # SQLite's own polling would have slept until about 330 ms (1, 2, 5 ... 100 ms naps).
+    assert delay < 0.04
+    assert rows == [(1,), (2,)]
 
 
 @pytest.mark.parametrize("finish", ["rollback", "close"])
@@ -97,30 +107,12 @@ def test_the_lock_is_released_by_a_rollback_or_a_closed_connection(
 
 
 def test_a_write_outside_a_transaction_queues_too(database: Any) -> None:
-    holder, writer = database(), database()
-    writer.inc_thread_sharing()
-    begin(holder)
-    with holder.cursor() as cursor:
-        cursor.execute("INSERT INTO t VALUES (1)")
-    got_in: list[float] = []
-
-    def write() -> None:
+    def write(writer: Any) -> float:
         with writer.cursor() as cursor:  # autocommit: the statement is its own transaction
             cursor.execute("UPDATE t SET n = n + 10")
-        got_in.append(time.monotonic())
+        return time.monotonic()
 
-    thread = threading.Thread(target=write)
-    thread.start()
-    time.sleep(0.24)
-    assert not got_in
-    end(holder)
-    committed = time.monotonic()
-    thread.join(5)
+    delay, rows = behind_an_open_write(database, write)
 
-    assert got_in and got_in[0] - committed < 0.04
-    with holder.cursor() as cursor:
-        cursor.execute("SELECT n FROM t")
-        assert cursor.fetchall() == [(11,)]
-    holder.close()
-    writer.dec_thread_sharing()
-    writer.close()
+    assert delay < 0.04
+    assert rows == [(11,)]

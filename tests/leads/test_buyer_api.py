@@ -15,7 +15,7 @@ from werkzeug import Response
 from buyers.models import Buyer
 from exchange.services import create_api_key
 from leads.models import Lead, LedgerEntry
-from tests.factories import POST_LEAD, make_campaign, make_publisher, make_vertical
+from tests.factories import direct_post, make_campaign, make_publisher, make_vertical
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +36,7 @@ def sale(api: Any, buyer_server: Any) -> dict[str, Any]:
         pricing_model="fixed",
         fixed_price="25.00",
     )
-    answer = api.post(
-        "/api/v1/leads",
-        {"vertical": "auto-insurance", "lead": POST_LEAD},
-        format="json",
-        HTTP_AUTHORIZATION=f"Bearer {publisher_key}",
-    ).json()
+    answer = direct_post(api, publisher_key).json()
     assert answer["status"] == "sold"
     _, buyer_key = create_api_key(kind="buyer", buyer=campaign.buyer)
     return {"lead_id": answer["lead_id"], "buyer_key": buyer_key, "publisher_key": publisher_key}

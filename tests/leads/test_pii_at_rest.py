@@ -10,7 +10,7 @@ from django.db import connection
 from werkzeug import Response
 
 from leads.models import Lead, TransactionLog
-from tests.factories import POST_LEAD, make_campaign, make_publisher, make_vertical
+from tests.factories import direct_post, make_campaign, make_publisher, make_vertical
 
 pytestmark = pytest.mark.django_db
 
@@ -42,12 +42,7 @@ def test_no_phone_or_email_is_stored_in_plain_text(api: Any, buyer_server: Any) 
         fixed_price="9.00",
     )
 
-    answer = api.post(
-        "/api/v1/leads",
-        {"vertical": "auto-insurance", "lead": POST_LEAD},
-        format="json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
+    answer = direct_post(api, key)
     assert answer.json()["status"] == "sold"
 
     stored = every_stored_text()
