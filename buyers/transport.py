@@ -168,41 +168,79 @@ class _Engine:
                 requests
             )
 
-    def run_until(self, requests: Sequence[OutboundRequest]) -> list[OutboundResponse]:
-        """Like ``run``, but the caller stops waiting at the longest timeout counted from
-        here: a call the loop has not finished by then is a timeout.
+    def start(self, requests: Sequence[OutboundRequest]) -> Fanout:
+        """Send every request now; the caller reads the answers through the ``Fanout``.
 
-        The loop itself gives up on such a call ``CUT_OFF_GRACE_MS`` later, so that
+        The loop gives up on a call ``CUT_OFF_GRACE_MS`` after its timeout, so that
         cancelling it (closing its connection) does not compete for the interpreter
         with the caller's last steps before it answers; what comes in meanwhile is
         dropped, as the caller has already counted it a timeout."""
-        started = time.perf_counter()
-        results: list[OutboundResponse | None] = [None] * len(requests)
-        all_in = threading.Event()
-        pending = [len(requests)]  # only the loop's thread changes it
+        fanout = Fanout(requests)
         grace = settings.SWITCHYARD["CUT_OFF_GRACE_MS"] / 1000
 
         async def one(index: int, request: OutboundRequest) -> None:
-            results[index] = await self._call(replace(request, timeout_s=request.timeout_s + grace))
-            pending[0] -= 1
-            if not pending[0]:
-                all_in.set()
+            answer = await self._call(replace(request, timeout_s=request.timeout_s + grace))
+            fanout._arrived(index, answer)
 
         async def many() -> None:
             await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
 
         asyncio.run_coroutine_threadsafe(many(), self.loop)
-        all_in.wait(max(r.timeout_s for r in requests))
-        waited_ms = (time.perf_counter() - started) * 1000
+        return fanout
+
+
+class Fanout:
+    """Calls in flight, read by the thread that sent them without waiting for the loop.
+
+    A call is *in* once it has answered (or failed) within its own timeout; one still
+    out, or one whose answer took longer than its timeout, reads as a timeout. The
+    longest timeout, counted from the start, is the ``deadline``: nothing that comes
+    later can count.
+    """
+
+    def __init__(self, requests: Sequence[OutboundRequest]) -> None:
+        self.requests = list(requests)
+        self.started = time.perf_counter()
+        self.deadline = self.started + max((r.timeout_s for r in requests), default=0.0)
+        self._results: list[OutboundResponse | None] = [None] * len(self.requests)
+        self._pending = len(self.requests)  # changed by the loop's thread only
+        self._all_in = threading.Event()
+        if not self.requests:
+            self._all_in.set()
+
+    def _arrived(self, index: int, answer: OutboundResponse) -> None:
+        self._results[index] = answer
+        self._pending -= 1
+        if not self._pending:
+            self._all_in.set()
+
+    def wait(self, until: float | None = None) -> bool:
+        """Wait until every call is in or ``until`` (a ``perf_counter`` time, at most
+        the deadline) has come; whether every call is in."""
+        until = self.deadline if until is None else min(until, self.deadline)
+        return self._all_in.wait(max(0.0, until - time.perf_counter()))
+
+    def counted(self) -> frozenset[int]:
+        """The indexes of the calls that are in, as of now."""
+        return frozenset(
+            i
+            for i, (answer, request) in enumerate(zip(self._results, self.requests, strict=True))
+            if answer is not None and answer.elapsed_ms <= request.timeout_s * 1000
+        )
+
+    def answers(self, counted: frozenset[int] | None = None) -> list[OutboundResponse]:
+        """Every call's answer as of now (or as of an earlier ``counted()``); one not in
+        is a timeout at its full timeout."""
+        counted = self.counted() if counted is None else counted
         return [
             answer
-            if answer is not None and answer.elapsed_ms <= request.timeout_s * 1000
+            if i in counted and answer is not None
             else OutboundResponse(
-                elapsed_ms=waited_ms,
+                elapsed_ms=request.timeout_s * 1000,
                 error="timeout",
                 detail=f"no answer within {request.timeout_s * 1000:.0f} ms",
             )
-            for answer, request in zip(results, requests, strict=True)
+            for i, (answer, request) in enumerate(zip(self._results, self.requests, strict=True))
         ]
 
 
@@ -221,8 +259,17 @@ def send_all(
     """
     if not requests:
         return []
-    engine = _engine.get()
-    return engine.run_until(requests) if cut_off else engine.run(requests)
+    if not cut_off:
+        return _engine.get().run(requests)
+    fanout = fan_out(requests)
+    fanout.wait()
+    return fanout.answers()
+
+
+def fan_out(requests: Sequence[OutboundRequest]) -> Fanout:
+    """Send every request in parallel and return at once: the caller reads the answers
+    as they stand whenever it likes (a ping ranks what it has before the deadline)."""
+    return _engine.get().start(requests)
 
 
 def send(request: OutboundRequest) -> OutboundResponse:

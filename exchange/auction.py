@@ -16,7 +16,7 @@ from typing import Any
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
 from buyers.choices import Outcome, PricingModel
 from buyers.response_rules import Answer
-from buyers.transport import OutboundResponse, send_all
+from buyers.transport import Fanout, OutboundResponse, fan_out
 
 from .choices import Routing
 from .config_cache import CampaignInfo, PublisherInfo, VerticalInfo
@@ -165,48 +165,94 @@ def ping_values(ctx: LeadContext) -> dict[str, Any]:
     return values
 
 
-def run_auction(ctx: LeadContext) -> AuctionResult:
-    """Ping every eligible campaign in parallel and rank the bids."""
-    result = AuctionResult()
-    started = time.perf_counter()
-    campaigns = eligible_campaigns(ctx, result.trace)
-    result.timings["eligibility"] = (time.perf_counter() - started) * 1000
-    if not campaigns:
-        result.reasons.append("no_eligible_buyers")
+@dataclass(slots=True)
+class Auction:
+    """An auction whose pings are out: ``rank()`` reads the bids as they stand.
+
+    Campaigns that bid without HTTP (a fixed price without a ping endpoint, a test
+    key's simulated answer) are known from the start; a pinged campaign's bid is its
+    answer if it is in, else a timeout. Each ``rank()`` builds a fresh result, so one
+    taken before the deadline can be compared with, or replaced by, a later one.
+    """
+
+    ctx: LeadContext
+    trace: list[dict[str, Any]]
+    timings: dict[str, float]
+    known: list[tuple[CampaignInfo, Answer, str]] = field(default_factory=list)
+    calls: list[tuple[CampaignInfo, PreparedCall]] = field(default_factory=list)
+    fanout: Fanout | None = None  # the calls that have a request to send
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        """Whether some call may still change the bids."""
+        return self.fanout is not None and len(self.fanout.counted()) < len(self.fanout.requests)
+
+    def rank(self, counted: frozenset[int] | None = None) -> AuctionResult:
+        """Rank the bids as they stand now, or as of ``counted``: a ``Fanout.counted()``."""
+        result = AuctionResult(
+            trace=self.trace, reasons=list(self.reasons), timings=dict(self.timings)
+        )
+        result.bids = [BidResult(c, answer, note=note) for c, answer, note in self.known]
+        answers = iter(self.fanout.answers(counted) if self.fanout else ())
+        for campaign, prepared in self.calls:
+            if prepared.request is None:
+                answer, response = Answer.transport_error(prepared.error), None
+            else:
+                response = next(answers)
+                answer = read_response(campaign.ping, response)
+            latency = response.elapsed_ms if response else 0
+            result.bids.append(BidResult(campaign, answer, latency, call=(prepared, response)))
+        if self.known or self.calls:
+            _price_and_rank(result, self.ctx)
         return result
 
+
+def start_auction(ctx: LeadContext) -> Auction:
+    """Find the eligible campaigns and ping them all at once; returns while they answer."""
+    started = time.perf_counter()
+    trace: list[dict[str, Any]] = []
+    campaigns = eligible_campaigns(ctx, trace)
+    auction = Auction(ctx, trace, {"eligibility": (time.perf_counter() - started) * 1000})
+    if not campaigns:
+        auction.reasons.append("no_eligible_buyers")
+        return auction
+
     values = ping_values(ctx)
-    calls: list[tuple[CampaignInfo, PreparedCall]] = []
     for campaign in campaigns:
         if campaign.ping is None:
             # Fixed price without a ping endpoint: the bid is the price, no HTTP.
             answer = Answer(Outcome.ACCEPTED, price=campaign.fixed_price, reference="")
-            result.bids.append(BidResult(campaign, answer, note="fixed price, not pinged"))
+            auction.known.append((campaign, answer, "fixed price, not pinged"))
         elif ctx.is_test and not campaign.ping.test_url:
-            result.bids.append(BidResult(campaign, simulated_answer(campaign), note="simulated"))
+            auction.known.append((campaign, simulated_answer(campaign), "simulated"))
         else:
-            calls.append((campaign, prepare_call(campaign.ping, values, test=ctx.is_test)))
+            auction.calls.append((campaign, prepare_call(campaign.ping, values, test=ctx.is_test)))
         pinged = campaign.ping is not None
-        result.trace.append(
-            _trace(campaign, pinged, "" if pinged else "fixed price, bids unpinged")
-        )
+        trace.append(_trace(campaign, pinged, "" if pinged else "fixed price, bids unpinged"))
 
-    sendable = [(c, p) for c, p in calls if p.request is not None]
+    requests = [p.request for _, p in auction.calls if p.request is not None]
+    if requests:
+        auction.fanout = fan_out(requests)
+    return auction
+
+
+def run_auction(ctx: LeadContext) -> AuctionResult:
+    """Ping every eligible campaign in parallel, wait for them all, rank the bids."""
+    return run_auction_to_end(start_auction(ctx))
+
+
+def run_auction_to_end(auction: Auction) -> AuctionResult:
+    """Wait until every call is in or the deadline has come; rank the bids."""
+    if not (auction.known or auction.calls):
+        return auction.rank()
     fanout_started = time.perf_counter()
-    responses = send_all([p.request for _, p in sendable], cut_off=True)  # type: ignore[misc]
+    if auction.fanout is not None:
+        fanout_started = auction.fanout.started
+        auction.fanout.wait()
     ranking_started = time.perf_counter()
-    result.timings["fanout"] = (ranking_started - fanout_started) * 1000
-    by_campaign = {c.id: r for (c, _), r in zip(sendable, responses, strict=True)}
-    for campaign, prepared in calls:
-        response = by_campaign.get(campaign.id)
-        if response is None:
-            answer = Answer.transport_error(prepared.error)
-        else:
-            answer = read_response(campaign.ping, response)
-        latency = response.elapsed_ms if response else 0
-        result.bids.append(BidResult(campaign, answer, latency, call=(prepared, response)))
-
-    _price_and_rank(result, ctx)
+    auction.timings["fanout"] = (ranking_started - fanout_started) * 1000
+    result = auction.rank()
     result.timings["ranking"] = (time.perf_counter() - ranking_started) * 1000
     return result
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -63,6 +64,14 @@ def _one_statement(statements: list[tuple[str, list]]) -> tuple[str, list]:
     return f"WITH {ctes} {sql}", [p for _, cte_params in first for p in cte_params] + params
 
 
+def _roll_back(cursor: Any) -> None:
+    """End a transaction sent as raw SQL after a failure (the statements after a
+    failing one are skipped), on a connection that may be gone: the first error is
+    the one to tell."""
+    with contextlib.suppress(Exception):
+        cursor.execute("ROLLBACK")
+
+
 def _execute_alone(db: BaseDatabaseWrapper, sql: str, params: list, durable: bool) -> None:
     """One round trip on PostgreSQL in autocommit: the statement is its own transaction.
     Not ``durable``, it is wrapped to commit asynchronously (psycopg2 sends a
@@ -74,11 +83,22 @@ def _execute_alone(db: BaseDatabaseWrapper, sql: str, params: list, durable: boo
         try:
             cursor.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params)
         except Exception:
-            # The statements after a failing one are skipped: end the transaction (on a
-            # connection that is still there; the first error is the one to tell).
-            with contextlib.suppress(Exception):
-                cursor.execute("ROLLBACK")
+            _roll_back(cursor)
             raise
+
+
+def _statements(
+    groups: tuple[Sequence[models.Model], ...], db: BaseDatabaseWrapper
+) -> list[tuple[str, list]]:
+    statements = [(_insert_sql(type(g[0]), len(g)), _params(g, db)) for g in groups]
+    return [_one_statement(statements)] if db.vendor == "postgresql" else statements
+
+
+def _written(groups: tuple[Sequence[models.Model], ...], db: BaseDatabaseWrapper) -> None:
+    for group in groups:
+        for obj in group:
+            obj._state.adding = False
+            obj._state.db = db.alias
 
 
 def insert_together(*groups: Sequence[models.Model], durable: bool = True) -> None:
@@ -87,16 +107,67 @@ def insert_together(*groups: Sequence[models.Model], durable: bool = True) -> No
     if not groups:
         return
     db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, looked up once
-    statements = [(_insert_sql(type(g[0]), len(g)), _params(g, db)) for g in groups]
-    if db.vendor == "postgresql":
-        statements = [_one_statement(statements)]
+    statements = _statements(groups, db)
     if db.vendor == "postgresql" and not db.in_atomic_block:
         _execute_alone(db, *statements[0], durable)  # no BEGIN and COMMIT to send
     else:
         with transaction.atomic(using=db.alias), db.cursor() as cursor:
             for sql, params in statements:
                 cursor.execute(sql, params)
-    for group in groups:
-        for obj in group:
-            obj._state.adding = False
-            obj._state.db = db.alias
+    _written(groups, db)
+
+
+class PendingInsert:
+    """``insert_together`` done ahead of time, to be committed or dropped later.
+
+    On PostgreSQL outside a transaction the rows are sent at once inside a transaction
+    left open, so ``commit()`` costs one short round trip; ``discard()`` rolls them
+    back. Elsewhere only the statements are built ahead (an open write transaction
+    would hold SQLite's single write lock) and ``commit()`` runs them. Use it as a
+    context manager: leaving it without ``commit()`` discards.
+    """
+
+    def __init__(self, *groups: Sequence[models.Model], durable: bool = True) -> None:
+        self.groups = tuple(g for g in groups if g)
+        self.db = connections[DEFAULT_DB_ALIAS]
+        self.statements = _statements(self.groups, self.db) if self.groups else []
+        self.open = False  # a PostgreSQL transaction holds the rows
+        if self.statements and self.db.vendor == "postgresql" and not self.db.in_atomic_block:
+            sql, params = self.statements[0]
+            sync = "" if durable else "SET LOCAL synchronous_commit TO OFF; "
+            with self.db.cursor() as cursor:
+                try:
+                    cursor.execute(f"BEGIN; {sync}{sql};", params)
+                except Exception:
+                    _roll_back(cursor)
+                    raise
+            self.open = True
+
+    def commit(self) -> None:
+        if self.open:
+            self.open = False
+            with self.db.cursor() as cursor:
+                try:
+                    cursor.execute("COMMIT")
+                except Exception:
+                    _roll_back(cursor)
+                    raise
+        elif self.statements:
+            with transaction.atomic(using=self.db.alias), self.db.cursor() as cursor:
+                for sql, params in self.statements:
+                    cursor.execute(sql, params)
+        self.statements = []
+        _written(self.groups, self.db)
+
+    def discard(self) -> None:
+        self.statements = []
+        if self.open:
+            self.open = False
+            with self.db.cursor() as cursor:
+                _roll_back(cursor)
+
+    def __enter__(self) -> PendingInsert:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()

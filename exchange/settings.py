@@ -172,15 +172,23 @@ SWITCHYARD = {
     "RETRY_BACKOFF_SECONDS": [2, 4, 8, 16, 32],
     # Pings' call logs and circuit counts are written in batches this often (0: at once).
     "CALL_LOG_FLUSH_MS": _read("CALL_LOG_FLUSH_MS", float, 0 if _TESTING else 50),
-    # A ping stops waiting for a buyer at its timeout; the transport loop drops the call
-    # this much later, so closing it does not compete with the answer being written.
     # On PostgreSQL, whether a ping's lead and bids wait for the WAL flush on commit.
     "PING_DURABLE_COMMIT": _read("PING_DURABLE_COMMIT", bool, False),
+    # A ping stops waiting for a buyer at its timeout; the transport loop drops the call
+    # this much later, so closing it does not compete with the answer being written.
     "CUT_OFF_GRACE_MS": _read("CUT_OFF_GRACE_MS", float, 50),
+    # A ping still waiting for buyers this long before its deadline ranks the bids it has
+    # and writes them ahead, to be committed at the deadline if no late bid comes (0: off).
+    "SETTLE_EARLY_MS": _read("SETTLE_EARLY_MS", float, 5),
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
 }
 
-for _name in ("CALL_LOG_FLUSH_MS", "CUT_OFF_GRACE_MS", "OUTBOUND_MAX_CONNECTIONS"):
+for _name in (
+    "CALL_LOG_FLUSH_MS",
+    "CUT_OFF_GRACE_MS",
+    "OUTBOUND_MAX_CONNECTIONS",
+    "SETTLE_EARLY_MS",
+):
     if SWITCHYARD[_name] < 0:
         raise ImproperlyConfigured(f"{_name} is malformed: it must not be negative")
 

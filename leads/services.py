@@ -18,9 +18,15 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from exchange.auction import AuctionResult, LeadContext, run_auction
+from exchange.auction import (
+    AuctionResult,
+    LeadContext,
+    run_auction,
+    run_auction_to_end,
+    start_auction,
+)
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, VerticalInfo
-from exchange.rows import insert_together
+from exchange.rows import PendingInsert, insert_together
 
 from .choices import DeliveryStatus, LeadStatus
 from .models import Bid, Delivery, Lead, LeadEvent, TransactionLog
@@ -93,15 +99,6 @@ def _write_auction(lead: Lead, auction: AuctionResult) -> list[Bid]:
         return Bid.objects.bulk_create(_bid_rows(lead, auction, lead.created_at))
 
 
-def _write_ping(lead: Lead, auction: AuctionResult) -> None:
-    """``_write_auction`` for a ping, whose answer waits for it: the same rows in one
-    statement on PostgreSQL (see ``exchange.rows``); the bids' ids are not read back.
-    Unless ``PING_DURABLE_COMMIT`` is on, the commit does not wait for the disk: a ping
-    moves no money, and only a database crash in the next instant could lose it."""
-    durable = settings.SWITCHYARD["PING_DURABLE_COMMIT"]
-    insert_together([lead], _bid_rows(lead, auction, lead.created_at), durable=durable)
-
-
 def _write_calls(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) -> None:
     """Hand the auction's outbound calls (masked log rows), the timeline events and the
     outcomes the circuit breakers count to the recorder (``leads.recorder``)."""
@@ -127,33 +124,74 @@ def record_ping(
 ) -> PingOutcome:
     """Run the auction for a ping and store the lead and its bids.
 
+    The answer waits for the lead and its bids, written after the bids are in. When
+    some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline (a hung
+    buyer, the usual cause of a ping that lasts its whole timeout), the bids are
+    ranked as they stand and the rows sent ahead (``exchange.rows.PendingInsert``):
+    if nothing more comes in by the deadline, the answer waits only for the commit;
+    if a late buyer does answer in time, the rows are dropped and the auction ranked
+    again with its bid. Unless ``PING_DURABLE_COMMIT`` is on, the commit does not wait
+    for the disk: a ping moves no money, and only a database crash in the next
+    instant could lose it.
+
     The caller answers the publisher, then calls ``record_calls()`` on the outcome.
     """
     now = timezone.now()
-    lead_id = uuid.uuid4()
-    ctx = LeadContext(str(lead_id), vertical, publisher, sub_id, values, key.is_test, now)
-    auction = run_auction(ctx)
+    ctx = LeadContext(str(uuid.uuid4()), vertical, publisher, sub_id, values, key.is_test, now)
+    auction = start_auction(ctx)
+    durable = settings.SWITCHYARD["PING_DURABLE_COMMIT"]
+    fanout = auction.fanout
+    ahead_s = settings.SWITCHYARD["SETTLE_EARLY_MS"] / 1000
+    if fanout is not None and ahead_s > 0 and not fanout.wait(fanout.deadline - ahead_s):
+        settling = time.perf_counter()
+        counted = fanout.counted()
+        result = auction.rank(counted)
+        lead = _ping_lead(ctx, key, result)
+        with PendingInsert([lead], _bid_rows(lead, result, now), durable=durable) as rows:
+            ahead_ms = (time.perf_counter() - settling) * 1000
+            fanout.wait()
+            woke = time.perf_counter()
+            if fanout.counted() == counted:
+                rows.commit()
+                timings = {
+                    **result.timings,
+                    "fanout": (woke - fanout.started) * 1000,
+                    "ahead": ahead_ms,
+                    "write": (time.perf_counter() - woke) * 1000,
+                }
+                return _ping_outcome(lead, result, timings)
+    result = run_auction_to_end(auction)
+    lead = _ping_lead(ctx, key, result)
+    write_started = time.perf_counter()
+    insert_together([lead], _bid_rows(lead, result, now), durable=durable)
+    timings = {**result.timings, "write": (time.perf_counter() - write_started) * 1000}
+    return _ping_outcome(lead, result, timings)
+
+
+def _ping_lead(ctx: LeadContext, key: KeyInfo, auction: AuctionResult) -> Lead:
     best = auction.best
     lead = Lead(
-        id=lead_id,
-        vertical_id=vertical.id,
-        publisher_id=publisher.id,
+        id=uuid.UUID(ctx.lead_id),
+        vertical_id=ctx.vertical.id,
+        publisher_id=ctx.publisher.id,
         api_key_id=key.id,
-        sub_id=sub_id,
+        sub_id=ctx.sub_id,
         is_test=key.is_test,
         status=LeadStatus.PINGED if best else LeadStatus.NO_SALE,
-        data=values,
+        data=ctx.values,
         reasons=auction.reasons,
         trace=auction.trace,
-        created_at=now,
+        created_at=ctx.now,
     )
     if best:
         lead.offer_price = best.payout
-        lead.offer_expires_at = now + timedelta(seconds=vertical.ping_ttl_seconds)
+        lead.offer_expires_at = ctx.now + timedelta(seconds=ctx.vertical.ping_ttl_seconds)
+    return lead
+
+
+def _ping_outcome(lead: Lead, auction: AuctionResult, timings: dict[str, float]) -> PingOutcome:
+    best = auction.best
     note = f"offer {money(best.payout)}" if best else ", ".join(auction.reasons)
-    write_started = time.perf_counter()
-    _write_ping(lead, auction)
-    timings = {**auction.timings, "write": (time.perf_counter() - write_started) * 1000}
     return PingOutcome(lead, auction, timings, [_event(lead, lead.status, note)])
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from buyers.transport import OutboundRequest, send_all
+from buyers.transport import OutboundRequest, fan_out, send_all
 
 
 def hang(server: Any, path: str) -> None:
@@ -76,3 +76,32 @@ def test_an_answer_after_its_own_timeout_is_a_timeout_even_before_the_cut_off(
 
     assert late_answer.error == "timeout" and late_answer.status is None
     assert late_answer.detail == "no answer within 100 ms"
+
+
+def test_a_fan_out_can_be_read_before_its_deadline_and_again_at_it(buyer_server: Any) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(0.2)
+        return Response("slow", status=200)
+
+    buyer_server.expect_request("/quick").respond_with_data("quick")
+    buyer_server.expect_request("/slow").respond_with_handler(slow)
+    hang(buyer_server, "/hung")
+    fanout = fan_out(
+        [
+            call(buyer_server, "/quick", 0.4),
+            call(buyer_server, "/slow", 0.4),
+            call(buyer_server, "/hung", 0.4),
+        ]
+    )
+
+    assert fanout.wait(fanout.started + 0.1) is False
+    early = fanout.answers()
+    assert [a.body for a in early] == [b"quick", b"", b""]
+    assert [a.error for a in early] == ["", "timeout", "timeout"]
+    assert early[2].elapsed_ms == 400 and early[2].detail == "no answer within 400 ms"
+    assert fanout.counted() == {0}
+
+    assert fanout.wait() is False  # the hung call keeps it from being all in
+    assert time.perf_counter() - fanout.started < 0.5
+    assert fanout.counted() == {0, 1}
+    assert [a.body for a in fanout.answers()] == [b"quick", b"slow", b""]

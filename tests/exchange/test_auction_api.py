@@ -179,6 +179,94 @@ def test_a_hung_buyer_does_not_delay_the_answer_past_its_timeout(
     assert outcomes == {"fast": "accepted", "hung": "timeout"}
 
 
+def hung_and_fast(buyer_server: Any, vertical: Any, timeout_ms: int = 300) -> None:
+    def hang(request: Any) -> Response:
+        buyer_server.release.wait(10)
+        return Response("{}", content_type="application/json")
+
+    url = buyer_server.url_for
+    buyer_server.expect_request("/fast/ping").respond_with_handler(bid("7.00"))
+    buyer_server.expect_request("/hung/ping").respond_with_handler(hang)
+    make_campaign(vertical, "fast", ping_url=url("/fast/ping"), post_url=url("/fast/post"))
+    make_campaign(
+        vertical, "hung", ping_url=url("/hung/ping"), post_url=url("/hung/post"),
+        timeout_ms=timeout_ms,
+    )  # fmt: skip
+
+
+def phases(answer: Any) -> dict[str, float]:
+    return {
+        name: float(duration.split("=")[1])
+        for name, _, duration in (m.partition(";") for m in answer["Server-Timing"].split(", "))
+    }
+
+
+@pytest.mark.django_db(transaction=True)  # PostgreSQL: the rows really are sent ahead
+def test_a_ping_held_by_a_hung_buyer_is_settled_ahead_and_committed_at_the_deadline(
+    api: Any, buyer_server: Any
+) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher()
+    hung_and_fast(buyer_server, vertical)
+
+    answer = ping(api, key)
+
+    assert answer.json()["status"] == "accepted" and answer.json()["price"] == "5.60"
+    timing = phases(answer)
+    assert "ahead" in timing and "ranking" not in timing
+    assert timing["fanout"] >= 300 and timing["total"] < 340
+    lead = Lead.objects.get(pk=answer.json()["ping_id"])
+    assert lead.offer_price == D("5.60")
+    bids = {b.campaign.slug: b for b in lead.bids.select_related("campaign")}
+    assert {s: (b.outcome, b.rank) for s, b in bids.items()} == {
+        "fast": ("accepted", 1),
+        "hung": ("timeout", None),
+    }
+    assert bids["hung"].latency_ms == 300
+    ping_id = answer.json()["ping_id"]
+    buyer_server.expect_request("/fast/post").respond_with_handler(accept_post)
+    assert post(api, key, ping_id).json()["status"] == "sold"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bid_that_comes_after_the_early_settling_but_in_time_is_ranked(
+    api: Any, buyer_server: Any, settings: Any
+) -> None:
+    """The rows sent ahead are dropped: the lead is written once, with the late bid."""
+    settings.SWITCHYARD = {**settings.SWITCHYARD, "SETTLE_EARLY_MS": 200}
+    vertical = make_vertical()
+    _, key = make_publisher()
+    url = buyer_server.url_for
+    buyer_server.expect_request("/fast/ping").respond_with_handler(bid("7.00"))
+    buyer_server.expect_request("/late/ping").respond_with_handler(bid("30.00", delay=0.2))
+    make_campaign(vertical, "fast", ping_url=url("/fast/ping"), post_url=url("/fast/post"))
+    make_campaign(
+        vertical, "late", ping_url=url("/late/ping"), post_url=url("/late/post"), timeout_ms=300
+    )  # settled ahead at 100 ms; the late bid comes at 200 ms
+
+    answer = ping(api, key)
+
+    assert answer.json()["price"] == "24.00"
+    assert "ahead" not in phases(answer)
+    lead = Lead.objects.get(pk=answer.json()["ping_id"])
+    assert lead.offer_price == D("24.00")
+    assert Lead.objects.count() == 1
+    ranks = dict(lead.bids.values_list("campaign__slug", "rank"))
+    assert ranks == {"late": 1, "fast": 2}
+
+
+def test_settling_ahead_can_be_turned_off(api: Any, buyer_server: Any, settings: Any) -> None:
+    settings.SWITCHYARD = {**settings.SWITCHYARD, "SETTLE_EARLY_MS": 0}
+    vertical = make_vertical()
+    _, key = make_publisher()
+    hung_and_fast(buyer_server, vertical, timeout_ms=150)
+
+    answer = ping(api, key)
+
+    assert answer.json()["price"] == "5.60"
+    assert "ranking" in phases(answer) and "ahead" not in phases(answer)
+
+
 def test_fixed_price_campaigns_without_a_ping_endpoint_bid_without_http(
     api: Any, buyer_server: Any
 ) -> None:

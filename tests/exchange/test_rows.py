@@ -1,5 +1,6 @@
-"""``exchange.rows.insert_together``: the ping's lead and bids in the fewest statements,
-read back exactly as the ORM would have written them, all or none."""
+"""``exchange.rows``: the ping's lead and bids in the fewest statements, read back
+exactly as the ORM would have written them, all or none; or sent ahead and committed
+or dropped later (``PendingInsert``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from django.db import IntegrityError, connection, connections
 from django.utils import timezone
 
-from exchange.rows import insert_together
+from exchange.rows import PendingInsert, insert_together
 from leads.models import Bid, Lead
 from tests.factories import make_campaign, make_publisher, make_vertical
 
@@ -78,6 +79,20 @@ def test_a_failing_group_writes_nothing(parties: Any) -> None:
     assert Bid.objects.count() == 0
 
 
+def bids_seen_by_another_session(lead: Lead) -> int:
+    """On PostgreSQL, what a second connection sees (an in-memory SQLite database is
+    private to its connection: there, this connection's count)."""
+    if connection.vendor != "postgresql":
+        return Bid.objects.filter(lead_id=lead.id).count()
+    other: Any = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM leads_bid WHERE lead_id = %s", [lead.id])
+            return cursor.fetchone()[0]
+    finally:
+        other.close()
+
+
 only_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the asynchronous commit is PostgreSQL's"
 )
@@ -93,13 +108,7 @@ def test_a_lazy_commit_is_committed_and_a_failure_leaves_the_connection_usable(
     insert_together([lead], bids, durable=False)
 
     assert not connection.in_atomic_block
-    other: Any = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:  # another session sees the committed rows
-            cursor.execute("SELECT count(*) FROM leads_bid WHERE lead_id = %s", [lead.id])
-            assert cursor.fetchone()[0] == 2
-    finally:
-        other.close()
+    assert bids_seen_by_another_session(lead) == 2
 
     again, more_bids = lead_and_bids(parties)
     again.id = lead.id
@@ -109,6 +118,57 @@ def test_a_lazy_commit_is_committed_and_a_failure_leaves_the_connection_usable(
         insert_together([again], more_bids, durable=False)
 
     assert Bid.objects.count() == 2  # nothing of the failed insert; the connection works
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now() = statement_timestamp()")  # not in a stale transaction
+        assert cursor.fetchone()[0] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_ahead_are_committed_as_the_orm_writes_them(parties: Any) -> None:
+    lead, bids = lead_and_bids(parties)
+
+    with PendingInsert([lead], bids, durable=False) as pending:
+        assert bids_seen_by_another_session(lead) == 0  # nothing visible before the commit
+        pending.commit()
+
+    assert bids_seen_by_another_session(lead) == 2
+    stored = Lead.objects.get(pk=lead.pk)
+    assert stored.data == {"zip": "60601", "age": 41} and stored.offer_price == D("12.5000")
+    assert not lead._state.adding
+    assert not connection.in_atomic_block
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_ahead_and_not_committed_leave_nothing(parties: Any) -> None:
+    lead, bids = lead_and_bids(parties)
+
+    with pytest.raises(RuntimeError), PendingInsert([lead], bids):
+        raise RuntimeError("the request failed before the deadline")
+    with PendingInsert([lead], bids) as pending:
+        pending.discard()
+        pending.commit()  # after a discard there is nothing left to commit
+
+    assert Lead.objects.filter(pk=lead.pk).count() == 0 and Bid.objects.count() == 0
+    again, more_bids = lead_and_bids(parties)
+    insert_together([again], more_bids)  # the connection is not left in a transaction
+    assert bids_seen_by_another_session(again) == 2
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_rows_that_cannot_be_written_ahead_raise_at_once_and_leave_no_transaction(
+    parties: Any,
+) -> None:
+    lead, bids = lead_and_bids(parties)
+    insert_together([lead], bids)
+    again, more_bids = lead_and_bids(parties)
+    again.id = lead.id  # the same primary key: refused when sent, not at the commit
+    for bid in more_bids:
+        bid.lead = again
+
+    with pytest.raises(IntegrityError):
+        PendingInsert([again], more_bids)
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT now() = statement_timestamp()")  # not in a stale transaction
         assert cursor.fetchone()[0] is True

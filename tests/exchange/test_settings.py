@@ -25,7 +25,12 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("CUT_OFF_GRACE_MS", "-5"), ("CALL_LOG_FLUSH_MS", "-1"), ("CUT_OFF_GRACE_MS", "soon")],
+    [
+        ("CUT_OFF_GRACE_MS", "-5"),
+        ("CALL_LOG_FLUSH_MS", "-1"),
+        ("CUT_OFF_GRACE_MS", "soon"),
+        ("SETTLE_EARLY_MS", "-1"),
+    ],
 )
 def test_a_bad_timing_setting_stops_the_start_naming_it(name: str, value: str) -> None:
     done = start(**{name: value})
@@ -35,4 +40,7 @@ def test_a_bad_timing_setting_stops_the_start_naming_it(name: str, value: str) -
 
 
 def test_the_timing_settings_take_plain_numbers() -> None:
-    assert start(CUT_OFF_GRACE_MS="0", PING_DURABLE_COMMIT="true").returncode == 0
+    assert (
+        start(CUT_OFF_GRACE_MS="0", PING_DURABLE_COMMIT="true", SETTLE_EARLY_MS="2.5").returncode
+        == 0
+    )
