@@ -143,8 +143,13 @@ def _two(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+# The exchange's phases in the order a ping goes through them; others follow as seen.
+PHASES = ("parse", "eligibility", "fanout", "ranking", "ahead", "write", "total")
+
+
 def phase_table(steps: Sequence[Step]) -> str:
-    names = list(dict.fromkeys(n for s in steps for n in s.phases_ms))  # in request order
+    seen = dict.fromkeys(n for s in steps for n in s.phases_ms)
+    names = [n for n in PHASES if n in seen] + [n for n in seen if n not in PHASES]
     headers = ["target", "rate/s"] + [f"{n} p50/p99" for n in names]
     rows = [
         [s.target, f"{s.rate:g}"]

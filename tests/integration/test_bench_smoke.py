@@ -16,6 +16,7 @@ from bench import load
 from bench.exchange import SERVERS, start_exchange
 from bench.postflow import match_arrivals
 from bench.procs import Processes, free_port, wait_http
+from bench.report import phase_table
 from bench.scenario import FLEET, floor_ms
 from bench.stats import summarise
 
@@ -98,6 +99,23 @@ def test_a_step_that_falls_behind_is_charged_its_queue_and_not_sustained() -> No
     assert step.throughput < 10
     assert not step.sustained(p99_target_ms=175)
     assert step.overloaded(floor_ms=150)
+
+
+def test_the_phase_table_follows_a_pings_path_whichever_answer_came_first() -> None:
+    def answered(**phases: float) -> dict:
+        return {"due_s": 0.0, "ms": 155.0, "error": "", "accepted": True, "phases": phases}
+
+    settled_ahead = answered(parse=0.2, fanout=150.1, ahead=1.0, write=0.7, total=152.0)
+    ranked_after = answered(parse=0.2, fanout=150.3, ranking=0.3, write=1.2, total=152.4)
+    step = summarise(
+        "exchange", 2, 1.0, [settled_ahead, ranked_after], floor_ms=150, deadline_ms=160,
+        cpu_s=None,
+    )  # fmt: skip
+
+    header = phase_table([step]).splitlines()[0].split()
+    assert [h for h in header if h != "p50/p99"] == [
+        "target", "rate/s", "parse", "fanout", "ranking", "ahead", "write", "total",
+    ]  # fmt: skip
 
 
 def test_post_overheads_line_up_the_buyers_arrivals_with_the_publishers_post() -> None:
