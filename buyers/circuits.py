@@ -74,14 +74,22 @@ _snapshot: tuple[float, dict[int, _Known]] | None = None  # (read at, endpoint i
 
 def _known() -> dict[int, _Known]:
     """The circuits that are open, probing or counting failures, by endpoint id."""
+    snapshot = _snapshot
+    if snapshot is None or time.monotonic() - snapshot[0] >= limit("CIRCUIT_STATE_SECONDS"):
+        snapshot = refresh_snapshot()
+    return snapshot[1]
+
+
+def refresh_snapshot() -> tuple[float, dict[int, _Known]]:
+    """Read the circuits that are not plainly healthy anew (also done in the background
+    by ``exchange.config_cache.Refresher``, so a ping seldom waits for it)."""
     global _snapshot
-    now = time.monotonic()
-    if _snapshot is None or now - _snapshot[0] >= limit("CIRCUIT_STATE_SECONDS"):
-        rows = CircuitState.objects.exclude(
-            status=CircuitStatus.CLOSED, consecutive_failures=0
-        ).values_list("endpoint_id", "pk", "status", "consecutive_failures", "retry_at")
-        _snapshot = (now, {row[0]: _Known(*row[1:]) for row in rows})
-    return _snapshot[1]
+    read_at = time.monotonic()
+    rows = CircuitState.objects.exclude(
+        status=CircuitStatus.CLOSED, consecutive_failures=0
+    ).values_list("endpoint_id", "pk", "status", "consecutive_failures", "retry_at")
+    _snapshot = (read_at, {row[0]: _Known(*row[1:]) for row in rows})
+    return _snapshot
 
 
 def forget() -> None:

@@ -3,9 +3,14 @@
 Everything a ping needs (keys, publishers, verticals with their field schema and
 campaigns with compiled filters, schedules, mappings, response rules and caps) is
 built once into immutable objects. Saving any configuration model moves the
-``ConfigRevision`` number; each process checks that number at most once every
+``ConfigRevision`` number; each process checks that number every
 ``CONFIG_CACHE_SECONDS`` (one tiny query) and rebuilds when it moved, so the
 ping path never queries per campaign.
+
+In the web server and the worker the checking is done by a background thread (the
+``Refresher``, which also re-reads the circuit breakers' snapshot), so a ping makes
+no query at all before its fan-out. Should that thread fall behind, the first
+request to find the cache older than ``CONFIG_CACHE_SECONDS`` checks for itself.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .fields import STANDARD_FIELDS, FieldSpec
+from .per_process import PerProcess
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +356,10 @@ class _Cache:
         ttl = settings.SWITCHYARD["CONFIG_CACHE_SECONDS"]
         if config is not None and not self.stale and time.monotonic() - self.checked_at < ttl:
             return config
+        return self.check()
+
+    def check(self) -> Config:
+        """Read the revision now; rebuild if it moved or this process changed something."""
         with self.lock:
             revision = _current_revision()
             if self.config is None or self.stale or self.config.revision != revision:
@@ -365,7 +375,51 @@ class _Cache:
 _cache = _Cache()
 
 
+class Refresher:
+    """One thread per process that keeps the configuration and the circuit snapshot
+    fresh, checking twice per ``CONFIG_CACHE_SECONDS`` / ``CIRCUIT_STATE_SECONDS``
+    (whichever is shorter), so requests find them fresh and never wait on the query."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="switchyard-refresher", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+    @staticmethod
+    def interval_s() -> float:
+        from buyers.circuits import limit
+
+        ttls = (settings.SWITCHYARD["CONFIG_CACHE_SECONDS"], limit("CIRCUIT_STATE_SECONDS"))
+        return max(0.05, min(ttls) / 2)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        from buyers.circuits import refresh_snapshot
+
+        try:
+            while not self.stopping.wait(self.interval_s()):
+                try:
+                    _cache.check()
+                    refresh_snapshot()
+                except Exception:
+                    # The database restarting, say: requests check for themselves meanwhile.
+                    log.warning("could not refresh the configuration", exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()
+
+
+_refresher = PerProcess(Refresher)
+
+
 def get_config() -> Config:
+    if settings.SWITCHYARD["REFRESH_IN_BACKGROUND"]:
+        _refresher.get()  # started on first use in each process (after any fork)
     return _cache.get()
 
 

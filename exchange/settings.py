@@ -167,6 +167,9 @@ SWITCHYARD = {
     "POST_DEADLINE_MS": _read("POST_DEADLINE_MS", int, 8000),
     "MAX_BODY_BYTES": _read("MAX_BODY_BYTES", int, 64 * 1024),
     "CONFIG_CACHE_SECONDS": _read("CONFIG_CACHE_SECONDS", float, 1.0),
+    # A thread per process re-reads the configuration revision and the circuit states,
+    # so requests do not (the test suite reads them in the request, deterministically).
+    "REFRESH_IN_BACKGROUND": _read("REFRESH_IN_BACKGROUND", bool, not _TESTING),
     "DUPLICATE_WINDOW_DAYS": _read("DUPLICATE_WINDOW_DAYS", int, 30),
     "OUTBOUND_MAX_CONNECTIONS": _read("OUTBOUND_MAX_CONNECTIONS", int, 200),
     "RETRY_BACKOFF_SECONDS": [2, 4, 8, 16, 32],
