@@ -85,6 +85,9 @@ class _Engine:
         self.session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=True,
+            # Nothing a buyer's answer sets is sent back: no state carries from one
+            # lead (or one buyer's call) to the next through cookies.
+            cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
             headers={"User-Agent": "Switchyard/1"},
         )

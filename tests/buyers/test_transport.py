@@ -105,3 +105,19 @@ def test_a_fan_out_can_be_read_before_its_deadline_and_again_at_it(buyer_server:
     assert time.perf_counter() - fanout.started < 0.5
     assert fanout.counted() == {0, 1}
     assert [a.body for a in fanout.answers()] == [b"quick", b"slow", b""]
+
+
+def test_a_cookie_a_buyer_sets_is_not_sent_on_later_calls(buyer_server: Any) -> None:
+    buyer_server.expect_request("/ping").respond_with_response(
+        Response("ok", headers={"Set-Cookie": "session=lead-1; Path=/"})
+    )
+
+    # By name: a cookie jar keeps nothing for a bare IP address anyway.
+    url = buyer_server.url_for("/ping").replace("127.0.0.1", "localhost")
+    first, second = (
+        send_all([OutboundRequest("POST", url, b"{}", timeout_s=1.0)])[0] for _ in range(2)
+    )
+
+    assert first.status == second.status == 200
+    assert "session=lead-1" in first.headers.get("Set-Cookie", "")
+    assert [request.headers.get("Cookie") for request, _ in buyer_server.log] == [None, None]
