@@ -118,22 +118,26 @@ def insert_together(*groups: Sequence[models.Model], durable: bool = True) -> No
 
 
 class PendingInsert:
-    """``insert_together`` done ahead of time, to be committed or dropped later.
+    """Rows written ahead of the moment they are confirmed: ``commit()`` confirms them,
+    ``discard()`` (or leaving the ``with`` block without a commit) takes them back.
 
-    On PostgreSQL outside a transaction the rows are sent at once inside a transaction
-    left open, so ``commit()`` costs one short round trip; ``discard()`` rolls them
-    back. Elsewhere only the statements are built ahead (an open write transaction
-    would hold SQLite's single write lock) and ``commit()`` runs them. Use it as a
-    context manager: leaving it without ``commit()`` discards.
+    - PostgreSQL, outside a transaction: the rows are sent at once in a transaction left
+      open; ``commit()`` is one short round trip and ``discard()`` a rollback.
+    - Elsewhere (SQLite, whose single writer a transaction left open would block) and
+      inside a transaction: the rows are written at once; ``commit()`` has nothing left
+      to do and ``discard()`` deletes them again. The groups after the first must
+      each have a foreign key to the first group's model, by which they are deleted.
     """
 
     def __init__(self, *groups: Sequence[models.Model], durable: bool = True) -> None:
         self.groups = tuple(g for g in groups if g)
         self.db = connections[DEFAULT_DB_ALIAS]
-        self.statements = _statements(self.groups, self.db) if self.groups else []
         self.open = False  # a PostgreSQL transaction holds the rows
-        if self.statements and self.db.vendor == "postgresql" and not self.db.in_atomic_block:
-            sql, params = self.statements[0]
+        self.pending = bool(self.groups)  # neither committed nor discarded yet
+        if not self.groups:
+            return
+        if self.db.vendor == "postgresql" and not self.db.in_atomic_block:
+            sql, params = _statements(self.groups, self.db)[0]
             sync = "" if durable else "SET LOCAL synchronous_commit TO OFF; "
             with self.db.cursor() as cursor:
                 try:
@@ -142,8 +146,13 @@ class PendingInsert:
                     _roll_back(cursor)
                     raise
             self.open = True
+        else:
+            insert_together(*self.groups, durable=durable)
 
     def commit(self) -> None:
+        if not self.pending:
+            return
+        self.pending = False
         if self.open:
             self.open = False
             with self.db.cursor() as cursor:
@@ -152,19 +161,31 @@ class PendingInsert:
                 except Exception:
                     _roll_back(cursor)
                     raise
-        elif self.statements:
-            with transaction.atomic(using=self.db.alias), self.db.cursor() as cursor:
-                for sql, params in self.statements:
-                    cursor.execute(sql, params)
-        self.statements = []
         _written(self.groups, self.db)
 
     def discard(self) -> None:
-        self.statements = []
+        if not self.pending:
+            return
+        self.pending = False
         if self.open:
             self.open = False
             with self.db.cursor() as cursor:
                 _roll_back(cursor)
+            return
+        owners, *others = self.groups
+        owner_model = type(owners[0])
+        keys = [obj.pk for obj in owners]
+        with transaction.atomic(using=self.db.alias):
+            for group in reversed(others):
+                model = type(group[0])
+                (link,) = (f for f in model._meta.concrete_fields if f.related_model is owner_model)
+                model._base_manager.using(self.db.alias).filter(
+                    **{f"{link.name}__in": keys}
+                ).delete()
+            owner_model._base_manager.using(self.db.alias).filter(pk__in=keys).delete()
+        for group in self.groups:
+            for obj in group:
+                obj._state.adding = True
 
     def __enter__(self) -> PendingInsert:
         return self

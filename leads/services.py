@@ -127,10 +127,11 @@ def record_ping(
     The answer waits for the lead and its bids, written after the bids are in. When
     some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline (a hung
     buyer, the usual cause of a ping that lasts its whole timeout), the bids are
-    ranked as they stand and the rows sent ahead (``exchange.rows.PendingInsert``):
-    if nothing more comes in by the deadline, the answer waits only for the commit;
-    if a late buyer does answer in time, the rows are dropped and the auction ranked
-    again with its bid. Unless ``PING_DURABLE_COMMIT`` is on, the commit does not wait
+    ranked as they stand and the rows written ahead (``exchange.rows.PendingInsert``:
+    on PostgreSQL in a transaction left open, on SQLite committed at once): if
+    nothing more comes in by the deadline, the answer waits at most for the commit;
+    if a late buyer does answer in time, the rows are taken back and the auction
+    ranked again with its bid. Unless ``PING_DURABLE_COMMIT`` is on, the commit does not wait
     for the disk: a ping moves no money, and only a database crash in the next
     instant could lose it.
 
