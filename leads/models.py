@@ -212,7 +212,12 @@ class TransactionLog(models.Model):
         Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="calls"
     )
     campaign = models.ForeignKey(
-        "buyers.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "buyers.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # led by the (campaign, kind, created_at) index below
     )
     delivery = models.ForeignKey(
         Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
@@ -233,6 +238,11 @@ class TransactionLog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # A campaign's recent calls of one kind (the circuit breakers' failure ratio,
+            # auto-pause's p95): a range of the index, however long the history.
+            models.Index(fields=["campaign", "kind", "created_at"], name="txlog_campaign_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.url} {self.outcome}"
