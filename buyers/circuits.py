@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Q, Value
+from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .choices import CircuitStatus, Outcome
@@ -248,11 +248,9 @@ def _record_failures(
     by_count: dict[tuple[int, bool], list[int]] = {}
     for endpoint_id in closed:
         by_count.setdefault(bad[endpoint_id], []).append(endpoint_id)
+    streaks: dict[int, int] = {}
     for (failures, restart), endpoint_ids in by_count.items():
-        streak = Value(failures) if restart else F("consecutive_failures") + failures
-        CircuitState.objects.filter(
-            endpoint_id__in=endpoint_ids, status=CircuitStatus.CLOSED
-        ).update(consecutive_failures=streak, updated_at=now)
+        streaks.update(_add_failures(endpoint_ids, failures, restart, now))
     for endpoint_id in bad:
         state = states[endpoint_id]
         if state.status == CircuitStatus.HALF_OPEN:
@@ -260,11 +258,6 @@ def _record_failures(
         # An open circuit ignores stragglers: calls that were in flight when it opened.
 
     threshold = limit("CIRCUIT_FAILURES")
-    streaks = dict(
-        CircuitState.objects.filter(
-            endpoint_id__in=closed, status=CircuitStatus.CLOSED
-        ).values_list("endpoint_id", "consecutive_failures")
-    )
     by_ratio = _failure_ratios(
         [e for e in closed if streaks.get(e, 0) < threshold and _ratio_due(e)], now
     )
@@ -280,6 +273,37 @@ def _record_failures(
         else:
             continue
         _move(states[endpoint_id], CircuitStatus.CLOSED, CircuitStatus.OPEN, reason, now)
+
+
+def _add_failures(
+    endpoint_ids: list[int], failures: int, restart: bool, now: datetime
+) -> dict[int, int]:
+    """Count ``failures`` more on these endpoints' closed circuits (or restart their streak
+    at ``failures``); returns each updated circuit's streak. One ``UPDATE … RETURNING``:
+    the database adds to the latest committed count, whichever process wrote it."""
+    meta = CircuitState._meta
+    quote = connection.ops.quote_name
+    streak, endpoint, status = (
+        quote(meta.get_field(name).column)
+        for name in ("consecutive_failures", "endpoint", "status")
+    )
+    updated_at = meta.get_field("updated_at")
+    placeholders = ", ".join(["%s"] * len(endpoint_ids))
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {streak} = {'' if restart else streak + ' + '}%s, "
+        f"{quote(updated_at.column)} = %s "
+        f"WHERE {endpoint} IN ({placeholders}) AND {status} = %s "
+        f"RETURNING {endpoint}, {streak}"
+    )
+    params = [
+        failures,
+        updated_at.get_db_prep_value(now, connection),
+        *endpoint_ids,
+        CircuitStatus.CLOSED,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
 
 
 def _ratio_due(endpoint_id: int) -> bool:
