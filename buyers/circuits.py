@@ -301,7 +301,9 @@ def _add_failures(
         *endpoint_ids,
         CircuitStatus.CLOSED,
     ]
-    with connection.cursor() as cursor:
+    # In a transaction: SQLite keeps its write lock until the returned rows are read,
+    # and the lock-file queue (exchange/sqlite) must be held until then too.
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
 
