@@ -72,19 +72,26 @@ def _roll_back(cursor: Any) -> None:
         cursor.execute("ROLLBACK")
 
 
-def _execute_alone(db: BaseDatabaseWrapper, sql: str, params: list, durable: bool) -> None:
-    """One round trip on PostgreSQL in autocommit: the statement is its own transaction.
-    Not ``durable``, it is wrapped to commit asynchronously (psycopg2 sends a
-    parameterised string as one simple query, so it may hold several statements)."""
+def _raw(db: BaseDatabaseWrapper, sql: str, params: list | None = None) -> None:
+    """Run SQL that begins or ends a transaction itself (psycopg2 sends a parameterised
+    string as one simple query, so it may hold several statements); on failure, end
+    that transaction."""
     with db.cursor() as cursor:
-        if durable:
-            cursor.execute(sql, params)
-            return
         try:
-            cursor.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params)
+            cursor.execute(sql, params)
         except Exception:
             _roll_back(cursor)
             raise
+
+
+def _execute_alone(db: BaseDatabaseWrapper, sql: str, params: list, durable: bool) -> None:
+    """One round trip on PostgreSQL in autocommit: the statement is its own transaction.
+    Not ``durable``, it is wrapped to commit asynchronously."""
+    if durable:
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+    else:
+        _raw(db, f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params)
 
 
 def _statements(
@@ -139,39 +146,36 @@ class PendingInsert:
         if self.db.vendor == "postgresql" and not self.db.in_atomic_block:
             sql, params = _statements(self.groups, self.db)[0]
             sync = "" if durable else "SET LOCAL synchronous_commit TO OFF; "
-            with self.db.cursor() as cursor:
-                try:
-                    cursor.execute(f"BEGIN; {sync}{sql};", params)
-                except Exception:
-                    _roll_back(cursor)
-                    raise
+            _raw(self.db, f"BEGIN; {sync}{sql};", params)
             self.open = True
         else:
             insert_together(*self.groups, durable=durable)
 
+    def _settle(self) -> tuple[bool, bool]:
+        """(whether the rows were still pending, whether a transaction holds them); both
+        false from now on."""
+        state = (self.pending, self.open)
+        self.pending = self.open = False
+        return state
+
     def commit(self) -> None:
-        if not self.pending:
-            return
-        self.pending = False
-        if self.open:
-            self.open = False
-            with self.db.cursor() as cursor:
-                try:
-                    cursor.execute("COMMIT")
-                except Exception:
-                    _roll_back(cursor)
-                    raise
-        _written(self.groups, self.db)
+        pending, in_transaction = self._settle()
+        if in_transaction:
+            _raw(self.db, "COMMIT")
+        if pending:
+            _written(self.groups, self.db)
 
     def discard(self) -> None:
-        if not self.pending:
-            return
-        self.pending = False
-        if self.open:
-            self.open = False
+        pending, in_transaction = self._settle()
+        if in_transaction:
             with self.db.cursor() as cursor:
                 _roll_back(cursor)
-            return
+        elif pending:
+            self._delete()
+
+    def _delete(self) -> None:
+        """Take back rows written and committed ahead: the later groups by their foreign
+        key to the first, then the first."""
         owners, *others = self.groups
         owner_model = type(owners[0])
         keys = [obj.pk for obj in owners]
