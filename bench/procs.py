@@ -161,9 +161,18 @@ def cpu_seconds(pid: int) -> float:
     return tree_cpu(cpu_snapshot(), pid)
 
 
+def _machine_ticks() -> list[int]:
+    with open("/proc/stat") as stat:
+        return [int(v) for v in stat.readline().split()[1:9]]
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine has spent not idle since boot (all cores)."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+    user, nice, system, _idle, _iowait, irq, softirq, steal = _machine_ticks()
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def stolen_seconds() -> float:
+    """CPU seconds the hypervisor has given to other guests while this one wanted them
+    (``steal`` in /proc/stat), since boot: a virtual machine's cores were not its own."""
+    return _machine_ticks()[7] / CLOCK_TICKS

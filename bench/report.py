@@ -57,12 +57,12 @@ def step_table(steps: Sequence[Step], p99_target_ms: float) -> str:
         "target", "rate/s", "sent", "errors", "accepted%", "p50 ms", "p99 ms", "p99.9 ms",
         "max ms", "over p50", "over p99", "over p99.9", "late", "late (server)", "cpu ms/ping",
         "ok/s",
-        "other cores", "sustained",
+        "other cores", "stolen", "sustained",
     ]  # fmt: skip
     rows = []
     for s in steps:
         if s.skipped:
-            rows.append([s.target, f"{s.rate:g}"] + ["-"] * 15 + ["skipped"])
+            rows.append([s.target, f"{s.rate:g}"] + ["-"] * 16 + ["skipped"])
             continue
         rows.append(
             [
@@ -83,6 +83,7 @@ def step_table(steps: Sequence[Step], p99_target_ms: float) -> str:
                 s.cpu_ms_per_ping,
                 s.throughput,
                 s.other_load_cores,
+                s.stolen_cores,
                 "yes" if s.sustained(p99_target_ms) else "no",
             ]
         )

@@ -64,6 +64,8 @@ class Step:
     load_cpu_s: float | None = None
     # Cores busy with processes outside this run (other users of a shared machine).
     other_load_cores: float | None = None
+    # Of those, cores the hypervisor gave to other guests (steal): a disturbed run.
+    stolen_cores: float | None = None
     skipped: bool = False
 
     @property
@@ -121,6 +123,7 @@ class Step:
             "fleet_cpu_s": _round(self.fleet_cpu_s),
             "load_cpu_s": _round(self.load_cpu_s),
             "other_load_cores": _round(self.other_load_cores),
+            "stolen_cores": _round(self.stolen_cores),
         }
 
 

@@ -22,6 +22,7 @@ from .procs import (
     cpu_snapshot,
     die_with_parent,
     machine_busy_seconds,
+    stolen_seconds,
     tree_cpu,
 )
 from .scenario import FLEET, deadline_ms, floor_ms, ping_body
@@ -65,6 +66,7 @@ class CpuMark:
     load: float
     run: float
     machine: float
+    stolen: float
 
     @classmethod
     def take(cls, target_pid: int, fleet_pid: int, load_pid: int) -> CpuMark:
@@ -76,6 +78,7 @@ class CpuMark:
             load=tree_cpu(snapshot, load_pid),
             run=tree_cpu(snapshot, os.getpid()),
             machine=machine_busy_seconds(),
+            stolen=stolen_seconds(),
         )
 
 
@@ -159,6 +162,7 @@ def run_step(
         step.load_cpu_s = end.load - start.load
         foreign = (end.machine - start.machine) - (end.run - start.run)
         step.other_load_cores = max(0.0, foreign / (end.wall - start.wall))
+        step.stolen_cores = max(0.0, (end.stolen - start.stolen) / (end.wall - start.wall))
     # Both targets must await every buyer on every ping; a target that skipped the
     # hung one would look faster for the wrong reason.
     pings = http_json(f"{fleet_url}/_stats")["pings"]

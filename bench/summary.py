@@ -48,7 +48,9 @@ def progress(step: Step) -> str:
     if step.fleet_pings.get("hung", 0.0) < 0.95:
         warn += "  WARNING: the hung buyer was not pinged every time"
     if (step.other_load_cores or 0.0) > NOISY_NEIGHBOUR_CORES:
+        stolen = step.stolen_cores or 0.0
         warn += f"  WARNING: other processes used {step.other_load_cores:.2f} cores"
+        warn += f" ({stolen:.2f} taken by the hypervisor)" if stolen >= 0.01 else ""
     return (
         f"  {step.target:<9} {step.rate:>6g}/s  p50 {step.latency_ms['p50']:7.1f}"
         f"  p99 {step.latency_ms['p99']:7.1f}  p99.9 {step.latency_ms['p99.9']:7.1f} ms"

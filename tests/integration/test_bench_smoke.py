@@ -15,7 +15,7 @@ from aiohttp import web
 from bench import load
 from bench.exchange import SERVERS, start_exchange
 from bench.postflow import match_arrivals
-from bench.procs import Processes, free_port, wait_http
+from bench.procs import Processes, free_port, machine_busy_seconds, stolen_seconds, wait_http
 from bench.report import phase_table
 from bench.scenario import FLEET, floor_ms
 from bench.stats import summarise
@@ -116,6 +116,12 @@ def test_the_phase_table_follows_a_pings_path_whichever_answer_came_first() -> N
     assert [h for h in header if h != "p50/p99"] == [
         "target", "rate/s", "parse", "fanout", "ranking", "ahead", "write", "total",
     ]  # fmt: skip
+
+
+def test_the_hypervisor_s_share_is_read_apart_from_the_machine_s_busy_time() -> None:
+    stolen, busy = stolen_seconds(), machine_busy_seconds()
+
+    assert 0.0 <= stolen <= busy  # steal is one of the busy columns, never more
 
 
 def test_post_overheads_line_up_the_buyers_arrivals_with_the_publishers_post() -> None:
