@@ -183,11 +183,6 @@ class Auction:
     fanout: Fanout | None = None  # the calls that have a request to send
     reasons: list[str] = field(default_factory=list)
 
-    @property
-    def pending(self) -> bool:
-        """Whether some call may still change the bids."""
-        return self.fanout is not None and len(self.fanout.counted()) < len(self.fanout.requests)
-
     def rank(self, counted: frozenset[int] | None = None) -> AuctionResult:
         """Rank the bids as they stand now, or as of ``counted``: a ``Fanout.counted()``."""
         result = AuctionResult(
