@@ -147,17 +147,20 @@ def record_ping(
         settling = time.perf_counter()
         counted = fanout.counted()
         result = auction.rank(counted)
+        ranked = time.perf_counter()
         lead = _ping_lead(ctx, key, result)
         with PendingInsert([lead], _bid_rows(lead, result, now), durable=durable) as rows:
-            ahead_ms = (time.perf_counter() - settling) * 1000
+            written = time.perf_counter()
             fanout.wait()
             woke = time.perf_counter()
             if fanout.counted() == counted:
                 rows.commit()
+                # Ranking and the rows written ahead took place inside the fan-out's wait.
                 timings = {
                     **result.timings,
                     "fanout": (woke - fanout.started) * 1000,
-                    "ahead": ahead_ms,
+                    "ranking": (ranked - settling) * 1000,
+                    "ahead": (written - ranked) * 1000,
                     "write": (time.perf_counter() - woke) * 1000,
                 }
                 return _ping_outcome(lead, result, timings)
