@@ -31,6 +31,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+# Sent after BEGIN: this transaction's commit does not wait for the WAL flush.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+
 
 @cache
 def _fields(model: type[models.Model]) -> tuple[models.Field, ...]:
@@ -91,7 +94,7 @@ def _execute_alone(db: BaseDatabaseWrapper, sql: str, params: list, durable: boo
         with db.cursor() as cursor:
             cursor.execute(sql, params)
     else:
-        _raw(db, f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT;", params)
+        _raw(db, f"BEGIN; {ASYNC_COMMIT}{sql}; COMMIT;", params)
 
 
 def _statements(
@@ -145,8 +148,7 @@ class PendingInsert:
             return
         if self.db.vendor == "postgresql" and not self.db.in_atomic_block:
             sql, params = _statements(self.groups, self.db)[0]
-            sync = "" if durable else "SET LOCAL synchronous_commit TO OFF; "
-            _raw(self.db, f"BEGIN; {sync}{sql};", params)
+            _raw(self.db, f"BEGIN; {'' if durable else ASYNC_COMMIT}{sql};", params)
             self.open = True
         else:
             insert_together(*self.groups, durable=durable)

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exchange.auction import (
+    Auction,
     AuctionResult,
     LeadContext,
     run_auction,
@@ -124,16 +125,10 @@ def record_ping(
 ) -> PingOutcome:
     """Run the auction for a ping and store the lead and its bids.
 
-    The answer waits for the lead and its bids, written after the bids are in. When
-    some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline (a hung
-    buyer, the usual cause of a ping that lasts its whole timeout), the bids are
-    ranked as they stand and the rows written ahead (``exchange.rows.PendingInsert``:
-    on PostgreSQL in a transaction left open, on SQLite committed at once): if
-    nothing more comes in by the deadline, the answer waits at most for the commit;
-    if a late buyer does answer in time, the rows are taken back and the auction
-    ranked again with its bid. Unless ``PING_DURABLE_COMMIT`` is on, the commit does not wait
-    for the disk: a ping moves no money, and only a database crash in the next
-    instant could lose it.
+    The answer waits for the lead and its bids, written after the bids are in, or,
+    when a buyer is still out near the deadline, ahead of it (``_settle_ahead``).
+    Unless ``PING_DURABLE_COMMIT`` is on, the commit does not wait for the disk: a
+    ping moves no money, and only a database crash in the next instant could lose it.
 
     The caller answers the publisher, then calls ``record_calls()`` on the outcome.
     """
@@ -141,34 +136,52 @@ def record_ping(
     ctx = LeadContext(str(uuid.uuid4()), vertical, publisher, sub_id, values, key.is_test, now)
     auction = start_auction(ctx)
     durable = settings.SWITCHYARD["PING_DURABLE_COMMIT"]
-    fanout = auction.fanout
-    ahead_s = settings.SWITCHYARD["SETTLE_EARLY_MS"] / 1000
-    if fanout is not None and ahead_s > 0 and not fanout.wait(fanout.deadline - ahead_s):
-        settling = time.perf_counter()
-        counted = fanout.counted()
-        result = auction.rank(counted)
-        ranked = time.perf_counter()
-        lead = _ping_lead(ctx, key, result)
-        with PendingInsert([lead], _bid_rows(lead, result, now), durable=durable) as rows:
-            written = time.perf_counter()
-            fanout.wait()
-            woke = time.perf_counter()
-            if fanout.counted() == counted:
-                rows.commit()
-                # Ranking and the rows written ahead took place inside the fan-out's wait.
-                timings = {
-                    **result.timings,
-                    "fanout": (woke - fanout.started) * 1000,
-                    "ranking": (ranked - settling) * 1000,
-                    "ahead": (written - ranked) * 1000,
-                    "write": (time.perf_counter() - woke) * 1000,
-                }
-                return _ping_outcome(lead, result, timings)
+    settled = _settle_ahead(auction, key, durable)
+    if settled is not None:
+        return settled
     result = run_auction_to_end(auction)
     lead = _ping_lead(ctx, key, result)
     write_started = time.perf_counter()
     insert_together([lead], _bid_rows(lead, result, now), durable=durable)
     timings = {**result.timings, "write": (time.perf_counter() - write_started) * 1000}
+    return _ping_outcome(lead, result, timings)
+
+
+def _settle_ahead(auction: Auction, key: KeyInfo, durable: bool) -> PingOutcome | None:
+    """The ping's outcome, ranked and written before its deadline; None when there is
+    nothing to settle ahead or a late bid changed the auction.
+
+    When some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline (a
+    hung buyer, the usual cause of a ping that lasts its whole timeout), the bids are
+    ranked as they stand and the rows written ahead (``exchange.rows.PendingInsert``:
+    on PostgreSQL in a transaction left open, on SQLite committed at once). If nothing
+    more comes in by the deadline, the answer waits at most for the commit; if a late
+    buyer does answer in time, the rows are taken back and the caller ranks again.
+    """
+    fanout = auction.fanout
+    ahead_s = settings.SWITCHYARD["SETTLE_EARLY_MS"] / 1000
+    if fanout is None or ahead_s <= 0 or fanout.wait(fanout.deadline - ahead_s):
+        return None
+    settling = time.perf_counter()
+    counted = fanout.counted()
+    result = auction.rank(counted)
+    ranked = time.perf_counter()
+    lead = _ping_lead(auction.ctx, key, result)
+    with PendingInsert([lead], _bid_rows(lead, result, lead.created_at), durable=durable) as rows:
+        written = time.perf_counter()
+        fanout.wait()
+        woke = time.perf_counter()
+        if fanout.counted() != counted:
+            return None  # leaving the block takes the rows back
+        rows.commit()
+    # Ranking and the rows written ahead took place inside the fan-out's wait.
+    timings = {
+        **result.timings,
+        "fanout": (woke - fanout.started) * 1000,
+        "ranking": (ranked - settling) * 1000,
+        "ahead": (written - ranked) * 1000,
+        "write": (time.perf_counter() - woke) * 1000,
+    }
     return _ping_outcome(lead, result, timings)
 
 

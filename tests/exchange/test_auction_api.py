@@ -148,23 +148,32 @@ def test_every_buyer_rejecting_the_post_answers_rejected(api: Any, buyer_server:
     assert answer == {"lead_id": ping_id, "status": "rejected", "reasons": ["all_buyers_rejected"]}
 
 
-def test_a_hung_buyer_does_not_delay_the_answer_past_its_timeout(
-    api: Any, buyer_server: Any
+def hung_and_fast(
+    buyer_server: Any, vertical: Any, timeout_ms: int = 300, fast_delay: float = 0.0
 ) -> None:
-    vertical = make_vertical()
-    _, key = make_publisher()
+    """Two campaigns: "fast" bids 7.00 (after ``fast_delay`` s), "hung" never answers
+    within its ``timeout_ms``."""
 
     def hang(request: Any) -> Response:
         buyer_server.release.wait(10)
         return Response("{}", content_type="application/json")
 
     url = buyer_server.url_for
-    buyer_server.expect_request("/fast/ping").respond_with_handler(bid("7.00", delay=0.05))
+    buyer_server.expect_request("/fast/ping").respond_with_handler(bid("7.00", delay=fast_delay))
     buyer_server.expect_request("/hung/ping").respond_with_handler(hang)
     make_campaign(vertical, "fast", ping_url=url("/fast/ping"), post_url=url("/fast/post"))
     make_campaign(
-        vertical, "hung", ping_url=url("/hung/ping"), post_url=url("/hung/post"), timeout_ms=300
-    )
+        vertical, "hung", ping_url=url("/hung/ping"), post_url=url("/hung/post"),
+        timeout_ms=timeout_ms,
+    )  # fmt: skip
+
+
+def test_a_hung_buyer_does_not_delay_the_answer_past_its_timeout(
+    api: Any, buyer_server: Any
+) -> None:
+    vertical = make_vertical()
+    _, key = make_publisher()
+    hung_and_fast(buyer_server, vertical, fast_delay=0.05)
     ping(api, key)  # warm the connection pool and the config cache
 
     started = time.perf_counter()
@@ -177,21 +186,6 @@ def test_a_hung_buyer_does_not_delay_the_answer_past_its_timeout(
     lead = Lead.objects.get(pk=answer.json()["ping_id"])
     outcomes = dict(lead.bids.values_list("campaign__slug", "outcome"))
     assert outcomes == {"fast": "accepted", "hung": "timeout"}
-
-
-def hung_and_fast(buyer_server: Any, vertical: Any, timeout_ms: int = 300) -> None:
-    def hang(request: Any) -> Response:
-        buyer_server.release.wait(10)
-        return Response("{}", content_type="application/json")
-
-    url = buyer_server.url_for
-    buyer_server.expect_request("/fast/ping").respond_with_handler(bid("7.00"))
-    buyer_server.expect_request("/hung/ping").respond_with_handler(hang)
-    make_campaign(vertical, "fast", ping_url=url("/fast/ping"), post_url=url("/fast/post"))
-    make_campaign(
-        vertical, "hung", ping_url=url("/hung/ping"), post_url=url("/hung/post"),
-        timeout_ms=timeout_ms,
-    )  # fmt: skip
 
 
 def phases(answer: Any) -> dict[str, float]:

@@ -47,6 +47,15 @@ def lead_and_bids(parties: tuple[Any, Any, Any], bids: int = 2) -> tuple[Lead, l
     return lead, rows
 
 
+def same_lead_again(parties: tuple[Any, Any, Any], lead: Lead) -> tuple[Lead, list[Bid]]:
+    """New rows for a lead with ``lead``'s primary key: their insert must fail."""
+    again, bids = lead_and_bids(parties)
+    again.id = lead.id
+    for bid in bids:
+        bid.lead = again
+    return again, bids
+
+
 @pytest.mark.django_db
 def test_rows_read_back_as_the_orm_writes_them(parties: Any) -> None:
     lead, bids = lead_and_bids(parties)
@@ -68,10 +77,7 @@ def test_rows_read_back_as_the_orm_writes_them(parties: Any) -> None:
 def test_a_failing_group_writes_nothing(parties: Any) -> None:
     lead, _ = lead_and_bids(parties)
     insert_together([lead])
-    again, more_bids = lead_and_bids(parties)
-    again.id = lead.id  # the same primary key: the lead insert fails
-    for bid in more_bids:
-        bid.lead = again
+    again, more_bids = same_lead_again(parties, lead)
 
     with pytest.raises(IntegrityError):
         insert_together([again], more_bids)
@@ -111,10 +117,7 @@ def test_a_lazy_commit_is_committed_and_a_failure_leaves_the_connection_usable(
     assert not connection.in_atomic_block
     assert bids_seen_by_another_session(lead) == 2
 
-    again, more_bids = lead_and_bids(parties)
-    again.id = lead.id
-    for bid in more_bids:
-        bid.lead = again
+    again, more_bids = same_lead_again(parties, lead)
     with pytest.raises(IntegrityError):
         insert_together([again], more_bids, durable=False)
 
@@ -178,10 +181,8 @@ def test_rows_that_cannot_be_written_ahead_raise_at_once_and_leave_no_transactio
 ) -> None:
     lead, bids = lead_and_bids(parties)
     insert_together([lead], bids)
-    again, more_bids = lead_and_bids(parties)
-    again.id = lead.id  # the same primary key: refused when sent, not at the commit
-    for bid in more_bids:
-        bid.lead = again
+    # Refused when sent, not at the commit.
+    again, more_bids = same_lead_again(parties, lead)
 
     with pytest.raises(IntegrityError):
         PendingInsert([again], more_bids)
