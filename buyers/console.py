@@ -18,9 +18,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from exchange.choices import FieldType, Stage
 from exchange.config_cache import CampaignInfo, EndpointInfo, get_config
-from exchange.fields import FieldSpec
+from plumbing.fields import FieldSpec, FieldType, Stage
 
 from .auth import masked_headers
 from .calls import PreparedCall, prepare_call, read_response

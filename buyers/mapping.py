@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from exchange.fields import PII_FIELDS
+from plumbing.fields import PII_FIELDS
 
 from .filters import compile_condition, validate_filters
 

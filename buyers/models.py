@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from exchange.crypto import EncryptedTextField
+from plumbing.crypto import EncryptedTextField
 
 from .choices import (
     AuthType,

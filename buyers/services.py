@@ -14,8 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from exchange.choices import Stage
-from exchange.fields import STANDARD_FIELDS, FieldSpec
+from plumbing.fields import STANDARD_FIELDS, FieldSpec, Stage
 
 from .choices import BodyFormat
 from .filters import validate_filters

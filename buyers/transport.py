@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import aiohttp
 from django.conf import settings
 
-from exchange.per_process import PerProcess
+from plumbing.per_process import PerProcess
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from celery import Celery
 from kombu.transport import TRANSPORT_ALIASES
 
 # ``filesystem://`` (the embedded default) uses kombu's transport with atomic writes.
-TRANSPORT_ALIASES["filesystem"] = "exchange.embedded_broker:Transport"
+TRANSPORT_ALIASES["filesystem"] = "plumbing.embedded_broker:Transport"
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
 

@@ -8,27 +8,6 @@ class Routing(models.TextChoices):
     PRIORITY = "priority", "Priority (ping tree)"
 
 
-class FieldType(models.TextChoices):
-    STRING = "string"
-    INTEGER = "integer"
-    DECIMAL = "decimal"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    DATETIME = "datetime"
-    CHOICE = "choice"
-    ZIP = "zip"
-    STATE = "state"
-    PHONE = "phone"
-    EMAIL = "email"
-    URL = "url"
-    IP = "ip"
-
-
-class Stage(models.TextChoices):
-    PING = "ping"
-    POST = "post"
-
-
 class PayoutModel(models.TextChoices):
     REVENUE_SHARE = "revenue_share", "Revenue share (%)"
     FIXED = "fixed", "Fixed amount"

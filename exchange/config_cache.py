@@ -30,8 +30,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .fields import STANDARD_FIELDS, FieldSpec
-from .per_process import PerProcess
+from plumbing.fields import STANDARD_FIELDS, FieldSpec
+from plumbing.per_process import PerProcess
 
 log = logging.getLogger(__name__)
 

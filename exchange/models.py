@@ -11,9 +11,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
-from .choices import FieldType, KeyKind, PayoutModel, Routing, Stage
-from .crypto import EncryptedTextField
-from .fields import STANDARD_FIELD_NAMES
+from plumbing.crypto import EncryptedTextField
+from plumbing.fields import STANDARD_FIELD_NAMES, FieldType, Stage
+
+from .choices import KeyKind, PayoutModel, Routing
 
 RATE_LIMIT_RE = r"^\d+/(s|sec|second|m|min|minute|h|hour)$"
 
@@ -80,7 +81,7 @@ class VerticalField(models.Model):
         if self.required_at_ping and self.stage == Stage.POST:
             raise ValidationError({"required_at_ping": "A post-stage field is not in a ping."})
         if self.name in STANDARD_FIELD_NAMES and self.stage == Stage.PING:
-            from .fields import PII_FIELDS
+            from plumbing.fields import PII_FIELDS
 
             if self.name in PII_FIELDS:
                 raise ValidationError({"stage": "Personal data is never a ping field."})

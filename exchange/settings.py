@@ -89,7 +89,7 @@ except (ValueError, ImproperlyConfigured) as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Write transactions queue on a lock file instead of polling (exchange/sqlite/base.py).
-    DATABASES["default"]["ENGINE"] = "exchange.sqlite"
+    DATABASES["default"]["ENGINE"] = "plumbing.sqlite"
     # Tests run on an in-memory database, as Django does for its own SQLite engine.
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", ":memory:")
     # WAL lets the web server, the worker and beat read while one of them writes.
@@ -221,12 +221,14 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = BASE_DIR / ".broker"
 CELERY_BROKER_URL = _read("CELERY_BROKER_URL", str, "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "in"),
         "data_folder_out": str(BROKER_DIR / "in"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Without it kombu writes its broadcast table to ./control in the work tree.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = _read("CELERY_TASK_ALWAYS_EAGER", bool, False)

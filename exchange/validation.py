@@ -14,9 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from leads.pii import normalize_phone
-
-from .choices import FieldType, Stage
-from .fields import PII_FIELDS, FieldSpec
+from plumbing.fields import PII_FIELDS, FieldSpec, FieldType, Stage
 
 US_STATES = frozenset(
     [

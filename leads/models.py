@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from exchange.crypto import EncryptedJSONField
+from plumbing.crypto import EncryptedJSONField
 
 from .choices import (
     LEAD_TRANSITIONS,

@@ -9,8 +9,8 @@ from typing import Any
 
 import phonenumbers
 
-from exchange.crypto import lookup_hash
-from exchange.fields import PII_FIELDS
+from plumbing.crypto import lookup_hash
+from plumbing.fields import PII_FIELDS
 
 MASK = "***"
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")

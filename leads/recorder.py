@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 
-from exchange.per_process import PerProcess
-from exchange.rows import insert_together
+from plumbing.per_process import PerProcess
+from plumbing.rows import insert_together
 
 from .models import LeadEvent, TransactionLog
 

@@ -27,7 +27,7 @@ from exchange.auction import (
     start_auction,
 )
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, VerticalInfo
-from exchange.rows import PendingInsert, insert_together
+from plumbing.rows import PendingInsert, insert_together
 
 from .choices import DeliveryStatus, LeadStatus
 from .models import Bid, Delivery, Lead, LeadEvent, TransactionLog
@@ -153,7 +153,7 @@ def _settle_ahead(auction: Auction, key: KeyInfo, durable: bool) -> PingOutcome 
 
     When some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline (a
     hung buyer, the usual cause of a ping that lasts its whole timeout), the bids are
-    ranked as they stand and the rows written ahead (``exchange.rows.PendingInsert``:
+    ranked as they stand and the rows written ahead (``plumbing.rows.PendingInsert``:
     on PostgreSQL in a transaction left open, on SQLite committed at once). If nothing
     more comes in by the deadline, the answer waits at most for the commit; if a late
     buyer does answer in time, the rows are taken back and the caller ranks again.

@@ -4,7 +4,7 @@ import buyers.models
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import exchange.crypto
+import plumbing.crypto
 from decimal import Decimal
 from django.db import migrations, models
 
@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
                 ('token_url', models.URLField(blank=True, default='', help_text='OAuth2 token endpoint.')),
                 ('client_id', models.CharField(blank=True, default='', max_length=200)),
                 ('scope', models.CharField(blank=True, default='', max_length=200)),
-                ('secret', exchange.crypto.EncryptedTextField(blank=True, default='', help_text='Header value, password, bearer token, OAuth2 client secret or HMAC key.')),
+                ('secret', plumbing.crypto.EncryptedTextField(blank=True, default='', help_text='Header value, password, bearer token, OAuth2 client secret or HMAC key.')),
                 ('secret_env', models.CharField(blank=True, default='', help_text='Or: the environment variable holding it.', max_length=100)),
             ],
             options={

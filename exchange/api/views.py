@@ -12,12 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange.choices import Stage
 from exchange.config_cache import VerticalInfo
 from exchange.validation import validate_lead
 from leads.choices import LeadStatus
 from leads.models import Lead
 from leads.services import LeadError, direct_post, money, ping_answer, post_lead, record_ping
+from plumbing.fields import Stage
 
 from . import serializers as s
 from .base import AnswerFirst, PublicApiView

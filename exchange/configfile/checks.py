@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from buyers import services as checks
-from exchange.fields import FieldSpec
 from exchange.models import Vertical
+from plumbing.fields import FieldSpec
 
 from .plan import AuthPlan, Plan
 from .reader import Reader, at

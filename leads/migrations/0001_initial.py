@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.db.models.expressions
 import django.utils.timezone
-import exchange.crypto
+import plumbing.crypto
 import uuid
 from decimal import Decimal
 from django.conf import settings
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('is_test', models.BooleanField(default=False)),
                 ('status', models.CharField(choices=[('pinged', 'Pinged'), ('no_sale', 'Ping not accepted'), ('posting', 'Posting'), ('pending', 'Pending'), ('sold', 'Sold'), ('rejected', 'Rejected'), ('failed', 'Failed'), ('returned', 'Returned')], db_index=True, max_length=16)),
                 ('data', models.JSONField(blank=True, default=dict)),
-                ('pii', exchange.crypto.EncryptedJSONField(blank=True, default=dict)),
+                ('pii', plumbing.crypto.EncryptedJSONField(blank=True, default=dict)),
                 ('phone_hash', models.CharField(blank=True, db_index=True, default='', max_length=64)),
                 ('email_hash', models.CharField(blank=True, db_index=True, default='', max_length=64)),
                 ('idempotency_key', models.CharField(blank=True, max_length=200, null=True)),

@@ -16,7 +16,7 @@ from buyers.mapping import (
     compile_mapping,
     validate_mapping,
 )
-from exchange.fields import STANDARD_FIELD_NAMES
+from plumbing.fields import STANDARD_FIELD_NAMES
 
 # The summit-tx endpoints of SPEC §9, as an admin writes them; stored as JSON.
 SUMMIT_TX = json.loads(

@@ -32,8 +32,8 @@ from schemathesis.checks import not_a_server_error
 from werkzeug import Response as WerkzeugResponse
 
 from buyers.models import Buyer
-from exchange.fields import STANDARD_FIELD_NAMES
 from exchange.services import create_api_key
+from plumbing.fields import STANDARD_FIELD_NAMES
 from tests.factories import PING_LEAD, POST_LEAD, make_campaign, make_publisher, make_vertical
 
 pytestmark = pytest.mark.django_db

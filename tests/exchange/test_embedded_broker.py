@@ -10,8 +10,8 @@ import pytest
 from kombu import Connection
 
 import exchange.celery  # noqa: F401  (it makes filesystem:// the atomic transport)
-from exchange import embedded_broker
-from exchange.embedded_broker import Transport
+from plumbing import embedded_broker
+from plumbing.embedded_broker import Transport
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""``exchange.rows``: the ping's lead and bids in the fewest statements, read back
+"""``plumbing.rows``: the ping's lead and bids in the fewest statements, read back
 exactly as the ORM would have written them, all or none; or sent ahead and committed
 or dropped later (``PendingInsert``)."""
 
@@ -12,8 +12,8 @@ import pytest
 from django.db import IntegrityError, connection, connections
 from django.utils import timezone
 
-from exchange.rows import PendingInsert, insert_together
 from leads.models import Bid, Lead
+from plumbing.rows import PendingInsert, insert_together
 from tests.factories import make_campaign, make_publisher, make_vertical
 
 

@@ -1,4 +1,4 @@
-"""The embedded SQLite backend (``exchange.sqlite``): write transactions queue on a lock
+"""The embedded SQLite backend (``plumbing.sqlite``): write transactions queue on a lock
 file and a waiter goes on the moment the holder commits, instead of polling."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.db.utils import ConnectionHandler
 def database(tmp_path: Path, django_db_blocker: Any) -> Any:
     """Connections to a fresh database file of its own (not the test database)."""
     handler = ConnectionHandler(
-        {"default": {"ENGINE": "exchange.sqlite", "NAME": str(tmp_path / "x.sqlite3"),
+        {"default": {"ENGINE": "plumbing.sqlite", "NAME": str(tmp_path / "x.sqlite3"),
                      "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20}}}
     )  # fmt: skip
 

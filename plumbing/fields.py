@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .choices import FieldType, Stage
+from django.db import models
+
+
+class FieldType(models.TextChoices):
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    CHOICE = "choice"
+    ZIP = "zip"
+    STATE = "state"
+    PHONE = "phone"
+    EMAIL = "email"
+    URL = "url"
+    IP = "ip"
+
+
+class Stage(models.TextChoices):
+    PING = "ping"
+    POST = "post"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ and is woken the moment the holder commits or rolls back, in this process or ano
 (web workers, the Celery worker, beat). SQLite's own locking stays underneath, so a
 writer that does not queue (another program) is still safe, only slower to get in.
 
-``ENGINE: exchange.sqlite`` (``exchange.settings`` picks it for ``sqlite://`` URLs).
+``ENGINE: plumbing.sqlite`` (``exchange.settings`` picks it for ``sqlite://`` URLs).
 """
 
 from __future__ import annotations
