@@ -90,6 +90,17 @@ class Lead(models.Model):
                 name="uniq_lead_idempotency_key",
             )
         ]
+        indexes = [
+            # Test leads are few: statements exclude them with an anti-join on this
+            # small index instead of joining every ledger row to its lead.
+            models.Index(fields=["id"], condition=models.Q(is_test=True), name="lead_test_ids"),
+            # Reconciliation looks up a month's sold leads by sale time.
+            models.Index(
+                fields=["sold_at"],
+                condition=models.Q(sold_at__isnull=False, is_test=False),
+                name="lead_sold_live",
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(self.id)
@@ -299,7 +310,28 @@ class LedgerEntry(models.Model):
                     margin__lte=models.F("charge") - models.F("payout") + Decimal("0.00001"),
                 ),
                 name="ledger_margin_is_charge_minus_payout",
-            )
+            ),
+            # At most one sale row per lead, whatever writes it (reconciliation then
+            # only has to look for sold leads with none).
+            models.UniqueConstraint(
+                fields=["lead"],
+                condition=models.Q(kind="sale"),
+                name="ledger_one_sale_per_lead",
+            ),
+        ]
+        indexes = [
+            # A party's statement is a range of one of these; on PostgreSQL the
+            # included columns make it an index-only scan (see docs/finance.md).
+            models.Index(
+                fields=["buyer", "created_at"],
+                include=["kind", "charge", "margin"],
+                name="ledger_buyer_date",
+            ),
+            models.Index(
+                fields=["publisher", "created_at"],
+                include=["kind", "payout", "margin"],
+                name="ledger_publisher_date",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -332,3 +364,24 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"suppression {self.pk} ({self.source or 'manual'})"
+
+
+class ClosedPeriod(models.Model):
+    """A closed accounting month: no ledger row may be written, changed or removed with
+    a date in ``[starts_at, ends_at)``. The bounds are the month in the exchange's
+    ``TIME_ZONE``, stored as instants so the database trigger needs no timezone rules."""
+
+    month = models.DateField(unique=True, help_text="The first day of the closed month.")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    closed_at = models.DateTimeField(default=timezone.now)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-month"]
+        verbose_name = "closed period"
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} (closed)"
