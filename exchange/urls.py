@@ -8,8 +8,10 @@ from exchange.api.errors import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("reports/", include("reporting.finance_urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("leads.api.urls")),
+    path("api/v1/", include("reporting.api.urls")),
     # Last: a JSON 404 (not Django's HTML page) for any other /api/v1/ URL, DEBUG or not.
     re_path(r"^api/v1/", api_not_found),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

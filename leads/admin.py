@@ -1,6 +1,8 @@
 """Leads, deliveries, the transaction log and the ledger: read-only screens.
 
-The one write here is the replay of failed leads, an action that calls a service.
+The writes here call services: the replay of failed leads, and finance's adjustment
+and return forms (``add`` on the ledger and on returns), which go through the same
+ledger services as the API.
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from .choices import DeliveryStatus, LeadStatus
+from .forms import AdjustmentForm, ReturnForm
+from .ledger import LedgerError, record_adjustment
 from .models import (
     Bid,
     Delivery,
@@ -26,6 +32,7 @@ from .models import (
     TransactionLog,
 )
 from .pii import mask_fields
+from .returns import ReturnRefused, record_return
 
 
 class ReadOnlyMixin:
@@ -271,8 +278,50 @@ class TransactionLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     raw_id_fields = ["lead", "delivery"]
 
 
+class ServiceFormMixin:
+    """``add`` shows a plain form whose valid input is handed to a service; the model's
+    ``add`` permission gates it (the roles give it to finance)."""
+
+    form_title = ""
+    form_intro = ""
+    submit_label = "Save"
+    service_form: type[Any]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return request.user.has_perm(f"{opts.app_label}.add_{opts.model_name}")
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = self.service_form(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            done = self.perform(request, form)
+            if done is not None:
+                self.message_user(request, done, messages.SUCCESS)  # type: ignore[attr-defined]
+                opts = self.model._meta  # type: ignore[attr-defined]
+                return HttpResponseRedirect(
+                    reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+                )
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "title": self.form_title,
+            "intro": self.form_intro,
+            "form": form,
+            "submit_label": self.submit_label,
+        }
+        return TemplateResponse(request, "admin/finance/form.html", context)
+
+    def perform(self, request: HttpRequest, form: Any) -> str | None:
+        """Call the service; a message on success, or ``None`` with the form's errors set."""
+        raise NotImplementedError
+
+
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "kind",
@@ -282,19 +331,66 @@ class LedgerEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "payout",
         "margin",
         "reason",
+        "created_by",
     ]
     list_filter = ["kind", "buyer", "publisher"]
-    list_select_related = ["buyer", "publisher"]
+    list_select_related = ["buyer", "publisher", "created_by"]
     date_hierarchy = "created_at"
     raw_id_fields = ["lead", "reverses"]
+    service_form = AdjustmentForm
+    form_title = "Record an adjustment"
+    form_intro = (
+        "An adjustment moves money outside a sale: a credit or extra charge for a buyer, "
+        "a bonus or debit for a publisher. It is a ledger entry with your name and reason."
+    )
+    submit_label = "Record adjustment"
+
+    def perform(self, request: HttpRequest, form: Any) -> str | None:
+        data = form.cleaned_data
+        party = data["party"]
+        try:
+            entry = record_adjustment(
+                **{party: data[party]},
+                **{"charge" if party == "buyer" else "payout": data["amount"]},
+                reason=data["reason"],
+                user=request.user,
+                at=data.get("dated"),
+            )
+        except LedgerError as exc:
+            form.add_error(None, str(exc))
+            return None
+        return (
+            f"Adjustment of {data['amount']} recorded for {data[party]}, "
+            f"dated {entry.created_at:%Y-%m-%d %H:%M:%S}."
+        )
 
 
 @admin.register(Return)
-class ReturnAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReturnAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["created_at", "lead", "buyer", "reason", "created_by"]
     list_filter = ["reason", "buyer"]
     list_select_related = ["buyer", "created_by"]
     raw_id_fields = ["lead"]
+    service_form = ReturnForm
+    form_title = "Record a return"
+    form_intro = (
+        "Return a sold lead for its buyer: the sale is reversed for buyer and publisher. "
+        "The buyer's return window and return cap apply, as through the API."
+    )
+    submit_label = "Record return"
+
+    def perform(self, request: HttpRequest, form: Any) -> str | None:
+        data = form.cleaned_data
+        lead = data["lead"]
+        buyer = lead.sold_campaign.buyer
+        try:
+            record_return(
+                lead, buyer=buyer, reason=data["reason"], note=data["note"], user=request.user
+            )
+        except ReturnRefused as exc:
+            form.add_error("lead", exc.message)
+            return None
+        return f"Lead {lead.pk} returned for {buyer}: {lead.price} credited."
 
 
 @admin.register(PublisherCallback)

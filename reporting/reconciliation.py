@@ -1,0 +1,246 @@
+"""A month's reconciliation: every party's charges, payouts and margin, the totals
+checked against the ledger, and the exceptions finance must look at.
+
+Each figure is one grouped SQL aggregate over the month's ledger rows; the exception
+checks are anti-joins on indexed columns, so the page stays fast on a million leads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+
+from buyers.choices import CapPeriod
+from buyers.models import Buyer, CapCounter
+from exchange.models import Publisher
+from leads.choices import LeadStatus, LedgerKind
+from leads.ledger import amount, balances, entries
+from leads.models import Lead, LedgerEntry, Return
+from leads.periods import is_closed, month_bounds, next_month
+
+# How many of each kind of exception the page lists (the count is always complete).
+EXCEPTION_LIMIT = 50
+SOLD = (LeadStatus.SOLD, LeadStatus.RETURNED)
+
+
+@dataclass(frozen=True, slots=True)
+class PartyLine:
+    """One buyer's or publisher's month: its own column, and the margin on its rows."""
+
+    party: str
+    slug: str
+    name: str
+    sales: int
+    charges: Decimal
+    payouts: Decimal
+    margin: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    label: str
+    expected: Decimal
+    actual: Decimal
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something the books do not explain: ``code`` is stable, ``detail`` for people."""
+
+    code: str
+    subject: str
+    detail: str
+
+
+@dataclass
+class Reconciliation:
+    month: date
+    start: datetime
+    end: datetime
+    closed: bool
+    buyers: list[PartyLine]
+    publishers: list[PartyLine]
+    ledger: dict[str, Decimal]
+    checks: list[Check]
+    findings: list[Finding] = field(default_factory=list)
+    finding_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def clean(self) -> bool:
+        return self.balanced and not any(self.finding_counts.values())
+
+
+def reconcile(month: date) -> Reconciliation:
+    """The reconciliation of ``month`` (a month in the exchange's timezone)."""
+    month = month.replace(day=1)
+    start, end = month_bounds(month)
+    rows = entries(start=start, end=end)
+    buyers = _party_lines("buyer", rows.exclude(buyer=None), Buyer)
+    publishers = _party_lines("publisher", rows.exclude(publisher=None), Publisher)
+    ledger = balances(start=start, end=end)
+    checks = [
+        Check(
+            "Buyers' charges = ledger charges",
+            ledger["charge"],
+            amount(sum((p.charges for p in buyers), Decimal(0))),
+        ),
+        Check(
+            "Publishers' payouts = ledger payouts",
+            ledger["payout"],
+            amount(sum((p.payouts for p in publishers), Decimal(0))),
+        ),
+        Check(
+            "Ledger margin = charges − payouts",
+            ledger["charge"] - ledger["payout"],
+            ledger["margin"],
+        ),
+    ]
+    result = Reconciliation(month, start, end, is_closed(month), buyers, publishers, ledger, checks)
+    _find_exceptions(result)
+    return result
+
+
+def _party_lines(party: str, rows: object, model: type) -> list[PartyLine]:
+    grouped = (
+        rows.values(f"{party}_id")  # type: ignore[attr-defined]
+        .annotate(
+            sales=Count("id", filter=Q(kind=LedgerKind.SALE)),
+            charges=Sum("charge"),
+            payouts=Sum("payout"),
+            margin=Sum("margin"),
+        )
+        .order_by()
+    )
+    totals = {row[f"{party}_id"]: row for row in grouped}
+    owners = model.objects.in_bulk(list(totals))  # type: ignore[attr-defined]
+    out = [
+        PartyLine(
+            party=party,
+            slug=owners[pk].slug,
+            name=owners[pk].name,
+            sales=row["sales"],
+            charges=amount(row["charges"] or 0),
+            payouts=amount(row["payouts"] or 0),
+            margin=amount(row["margin"] or 0),
+        )
+        for pk, row in totals.items()
+    ]
+    return sorted(out, key=lambda line: line.name.lower())
+
+
+def _find_exceptions(result: Reconciliation) -> None:
+    start, end = result.start, result.end
+    sale_rows = LedgerEntry.objects.filter(kind=LedgerKind.SALE, lead_id=OuterRef("pk"))
+    unbooked = (
+        Lead.objects.filter(sold_at__gte=start, sold_at__lt=end, is_test=False, status__in=SOLD)
+        .filter(~Exists(sale_rows))
+        .order_by("sold_at")
+    )
+    _add(
+        result,
+        "sold_without_sale_entry",
+        unbooked,
+        lambda lead: (
+            str(lead.pk),
+            f"sold {lead.sold_at:%Y-%m-%d %H:%M} for {lead.price}, no sale in the ledger",
+        ),
+    )
+    unsold = (
+        LedgerEntry.objects.filter(kind=LedgerKind.SALE, created_at__gte=start, created_at__lt=end)
+        .filter(Q(lead=None) | Q(lead__is_test=True) | ~Q(lead__status__in=SOLD))
+        .order_by("created_at")
+    )
+    _add(
+        result,
+        "sale_entry_without_sold_lead",
+        unsold,
+        lambda row: (
+            f"entry {row.pk}",
+            f"sale of {row.charge} on {row.created_at:%Y-%m-%d} for a lead not sold live",
+        ),
+    )
+    reversals = LedgerEntry.objects.filter(kind=LedgerKind.RETURN, lead_id=OuterRef("lead_id"))
+    unreversed = (
+        Return.objects.filter(created_at__gte=start, created_at__lt=end)
+        .filter(~Exists(reversals))
+        .order_by("created_at")
+    )
+    _add(
+        result,
+        "return_without_reversal",
+        unreversed,
+        lambda record: (
+            str(record.lead_id),
+            f"returned {record.created_at:%Y-%m-%d} ({record.reason}), sale not reversed",
+        ),
+    )
+    orphans = LedgerEntry.objects.filter(
+        kind=LedgerKind.RETURN, created_at__gte=start, created_at__lt=end, reverses=None
+    ).order_by("created_at")
+    _add(
+        result,
+        "reversal_without_sale",
+        orphans,
+        lambda row: (
+            f"entry {row.pk}",
+            f"return of {row.charge} on {row.created_at:%Y-%m-%d} reverses no sale",
+        ),
+    )
+    findings = _counter_findings(start, end)
+    result.finding_counts["counter_disagrees_with_sales"] = len(findings)
+    result.findings += findings[:EXCEPTION_LIMIT]
+
+
+def _add(result: Reconciliation, code: str, queryset: object, describe: object) -> None:
+    listed = list(queryset[:EXCEPTION_LIMIT])  # type: ignore[index]
+    count = len(listed)
+    if count == EXCEPTION_LIMIT:
+        count = queryset.count()  # type: ignore[attr-defined]
+    result.finding_counts[code] = count
+    result.findings += [Finding(code, *describe(item)) for item in listed]  # type: ignore[operator]
+
+
+def _counter_findings(start: datetime, end: datetime) -> list[Finding]:
+    """Monthly cap counters whose window starts in the month and whose lead count is
+    not the number of sales the ledger holds for the cap's campaign (or buyer) in that
+    window. One query per monthly cap window: a handful per month."""
+    counters = CapCounter.objects.filter(
+        cap__period=CapPeriod.MONTH,
+        window_start__gte=start - timedelta(days=1),
+        window_start__lt=end - timedelta(days=1),
+    ).select_related("cap__campaign__buyer", "cap__buyer")
+    found = []
+    for counter in counters:
+        cap = counter.cap
+        buyer = cap.buyer if cap.buyer_id else cap.campaign.buyer  # type: ignore[union-attr]
+        local = counter.window_start.astimezone(ZoneInfo(buyer.timezone))
+        window_end = datetime.combine(
+            next_month(local.date().replace(day=1)), datetime.min.time(), tzinfo=local.tzinfo
+        )
+        sales = LedgerEntry.objects.filter(
+            kind=LedgerKind.SALE, created_at__gte=counter.window_start, created_at__lt=window_end
+        )
+        sales = sales.filter(buyer=buyer) if cap.buyer_id else sales.filter(campaign=cap.campaign)
+        booked = sales.count()
+        if booked != counter.leads:
+            owner = buyer.slug if cap.buyer_id else cap.campaign.slug  # type: ignore[union-attr]
+            found.append(
+                Finding(
+                    "counter_disagrees_with_sales",
+                    f"cap {cap.pk} ({owner})",
+                    f"monthly counter says {counter.leads} leads, the ledger {booked} sales",
+                )
+            )
+    return found
