@@ -61,8 +61,12 @@ def make_book(*, month: datetime = OCTOBER) -> Book:
     """Six sales in ``month`` (3 × 30.00 to Summit, 3 × 4.00 to Budget) and one return."""
     vertical = make_vertical()
     publisher, key = make_publisher("acme", payout_percent=D("80"))
-    summit = Buyer.objects.create(slug="summit", name="Summit Insurance", max_return_percent=D(100))
-    budget = Buyer.objects.create(slug="budget", name="Budget Leads", max_return_percent=D(100))
+    summit = Buyer.objects.create(
+        slug="summit", name="Summit Insurance", max_return_percent=D(100), return_window_days=60
+    )
+    budget = Buyer.objects.create(
+        slug="budget", name="Budget Leads", max_return_percent=D(100), return_window_days=60
+    )
     summit_tx = make_campaign(vertical, "summit-tx", buyer=summit)
     budget_tx = make_campaign(vertical, "budget-tx", buyer=budget)
     leads = [
