@@ -61,19 +61,19 @@ SQLITE_BACKWARD = [
 def forward(apps: Any, schema_editor: Any) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD)
+        schema_editor.execute(PG_FORWARD, None)
     elif vendor == "sqlite":
         for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
+            schema_editor.execute(statement, None)
 
 
 def backward(apps: Any, schema_editor: Any) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(PG_BACKWARD)
+        schema_editor.execute(PG_BACKWARD, None)
     elif vendor == "sqlite":
         for statement in SQLITE_BACKWARD:
-            schema_editor.execute(statement)
+            schema_editor.execute(statement, None)
 
 
 class Migration(migrations.Migration):
