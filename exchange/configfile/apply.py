@@ -81,7 +81,9 @@ class Applier:
             change.children.append(self._key(publisher, key, keys))
         return change
 
-    def _key(self, publisher: Publisher, plan: KeyPlan, keys: list[ApiKey]) -> Change:
+    def _key(self, owner: Publisher | Buyer, plan: KeyPlan, keys: list[ApiKey]) -> Change:
+        """Create or rename one of ``owner``'s keys (a publisher's or a buyer's)."""
+        whose = {"buyer" if isinstance(owner, Buyer) else "publisher": owner}
         if plan.raw:
             label = f"key {plan.name} ({plan.raw[:16]}…)"
             existing = next((k for k in keys if k.key_hash == hash_key(plan.raw)), None)
@@ -93,9 +95,7 @@ class Applier:
                         f"{other.publisher or other.buyer}"
                     )
                     return Change(label)
-                create_api_key(
-                    kind=plan.kind, name=plan.name, publisher=publisher, raw_key=plan.raw
-                )
+                create_api_key(kind=plan.kind, name=plan.name, raw_key=plan.raw, **whose)
                 return Change(label, CREATED)
         else:
             label = f"key {plan.name} ({plan.prefix}…)"
@@ -120,6 +120,9 @@ class Applier:
 
     def _buyer(self, plan: BuyerPlan) -> Change:
         buyer, change = _upsert(Buyer, {"slug": plan.slug}, plan.values, f"buyer {plan.slug}")
+        keys = list(buyer.keys.all()) if change.status != CREATED else []
+        for key in plan.keys:
+            change.children.append(self._key(buyer, key, keys))
         current = list(buyer.caps.all()) if change.status != CREATED else []
         change.children += _sync_caps({"buyer": buyer}, current, plan.caps)
         existing = Campaign.objects.filter(slug__in=[c.slug for c in plan.campaigns])

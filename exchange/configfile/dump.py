@@ -3,7 +3,7 @@
 Keys holding a model's default are left out so a file reads like the SPEC example;
 import gives a missing key that same default, so export → import → export is stable.
 Secrets never appear: credentials say which environment variable holds theirs, and
-publisher keys are listed by name and prefix.
+publisher and buyer keys are listed by name and prefix.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def export_document() -> tuple[dict[str, Any], list[str]]:
     buyers = Buyer.objects.prefetch_related(
         models.Prefetch("campaigns", campaigns.order_by("slug")),
         models.Prefetch("caps", Cap.objects.filter(campaign=None).order_by("id")),
+        "keys",
     ).order_by("slug")
     document: dict[str, Any] = {}
     for key, items in (
@@ -172,6 +173,9 @@ def _publisher(publisher: Publisher) -> dict[str, Any]:
 
 def _buyer(buyer: Buyer, path: str, warnings: list[str]) -> dict[str, Any]:
     out = _plain(buyer, BUYER_KEYS)
+    keys = sorted((k for k in buyer.keys.all() if k.revoked_at is None), key=lambda k: k.pk)
+    if keys:
+        out["keys"] = [Flow(name=k.name, prefix=k.prefix) for k in keys]
     caps = [_cap(c) for c in buyer.caps.all()]
     if caps:
         out["caps"] = caps

@@ -61,6 +61,7 @@ AUTH_SECRET = {
 }
 AUTH_REQUIRED = {"basic": ("username",), "oauth2": ("token_url", "client_id")}
 KEY_KINDS = {"sy_live_": "live", "sy_test_": "test"}
+BUYER_KEY_KINDS = {"sy_buyer_": "buyer"}
 KEY_MIN_RANDOM = 16
 
 
@@ -171,7 +172,7 @@ def _payout(r: Reader, node: Any, path: str) -> dict[str, Any]:
     }
 
 
-def _key(r: Reader, node: Any, path: str) -> KeyPlan | None:
+def _key(r: Reader, node: Any, path: str, kinds: dict[str, str] = KEY_KINDS) -> KeyPlan | None:
     node = r.table(node, path, keys=("name", "key", "key_env", "prefix"))
     if node is None:
         return None
@@ -191,12 +192,14 @@ def _key(r: Reader, node: Any, path: str) -> KeyPlan | None:
             return None
         return KeyPlan(path, name, prefix=prefix)
     raw = str(raw)
-    kind = next((k for p, k in KEY_KINDS.items() if raw.startswith(p)), None)
+    kind = next((k for p, k in kinds.items() if raw.startswith(p)), None)
     if kind is None or len(raw) < len(f"sy_{kind}_") + KEY_MIN_RANDOM:
-        r.fail(
-            at(path, "key"),
-            "a publisher key looks like sy_live_… or sy_test_… with 16+ more characters",
+        owner = (
+            "a buyer key looks like sy_buyer_…"
+            if kinds is BUYER_KEY_KINDS
+            else ("a publisher key looks like sy_live_… or sy_test_…")
         )
+        r.fail(at(path, "key"), f"{owner} with 16+ more characters")
         return None
     if node.get("prefix") and not raw.startswith(str(node["prefix"])):
         r.fail(at(path, "prefix"), "does not match the key")
@@ -207,7 +210,9 @@ def _key(r: Reader, node: Any, path: str) -> KeyPlan | None:
 
 
 def _buyer(r: Reader, node: Any, path: str) -> BuyerPlan | None:
-    node = r.table(node, path, keys=(*BUYER_KEYS, "caps", "campaigns"), required=("slug", "name"))
+    node = r.table(
+        node, path, keys=(*BUYER_KEYS, "keys", "caps", "campaigns"), required=("slug", "name")
+    )
     if node is None:
         return None
     values = {key: r.value(Buyer, key, node, key, path) for key in BUYER_KEYS}
@@ -218,7 +223,12 @@ def _buyer(r: Reader, node: Any, path: str) -> BuyerPlan | None:
         _campaign(r, item, at(campaigns_path, i))
         for i, item in enumerate(r.items(node.get("campaigns"), campaigns_path))
     ]
-    return BuyerPlan(path, slug, values, caps, [c for c in campaigns if c])
+    keys_path = at(path, "keys")
+    keys = [
+        _key(r, item, at(keys_path, i), BUYER_KEY_KINDS)
+        for i, item in enumerate(r.items(node.get("keys"), keys_path))
+    ]
+    return BuyerPlan(path, slug, values, caps, [c for c in campaigns if c], [k for k in keys if k])
 
 
 def _campaign(r: Reader, node: Any, path: str) -> CampaignPlan | None:

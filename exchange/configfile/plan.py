@@ -14,7 +14,8 @@ from typing import Any
 
 @dataclass(slots=True)
 class KeyPlan:
-    """A publisher key: its full text (to create it) or, as exported, its prefix."""
+    """A publisher's or buyer's key: its full text (to create it) or, as exported, its
+    prefix."""
 
     path: str
     name: str
@@ -24,7 +25,10 @@ class KeyPlan:
     @property
     def kind(self) -> str:
         text = self.raw or self.prefix
-        return "test" if text.startswith("sy_test_") else "live"
+        for kind in ("test", "buyer"):
+            if text.startswith(f"sy_{kind}_"):
+                return kind
+        return "live"
 
 
 @dataclass(slots=True)
@@ -72,6 +76,7 @@ class BuyerPlan:
     values: dict[str, Any]
     caps: list[CapPlan] = field(default_factory=list)
     campaigns: list[CampaignPlan] = field(default_factory=list)
+    keys: list[KeyPlan] = field(default_factory=list)
 
 
 @dataclass(slots=True)
