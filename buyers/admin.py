@@ -14,8 +14,20 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import services
+from .caps import usage
+from .circuits import close_circuits
+from .console import console_view
 from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
-from .models import Buyer, Campaign, Cap, CircuitState, Credential, Endpoint, MappingVersion
+from .models import (
+    Buyer,
+    Campaign,
+    Cap,
+    CircuitEvent,
+    CircuitState,
+    Credential,
+    Endpoint,
+    MappingVersion,
+)
 
 
 class CredentialInline(admin.StackedInline):
@@ -136,8 +148,6 @@ class CampaignCapInline(admin.TabularInline):
             return "—"
         from django.utils import timezone
 
-        from .caps import usage
-
         leads, spend = usage(cap, timezone.now())
         limit = f"/ {cap.max_leads} leads" if cap.max_leads is not None else f"/ ${cap.max_spend}"
         used = f"{leads} leads" if cap.max_leads is not None else f"${spend:.2f}"
@@ -191,8 +201,6 @@ class CampaignAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("endpoints__circuit")
 
     def get_urls(self) -> list[URLPattern]:
-        from .console import console_view
-
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
             return console_view(self, request, object_id)
 
@@ -228,7 +236,6 @@ class CampaignAdmin(admin.ModelAdmin):
     def cap_usage(self, obj: Campaign) -> str:
         if not obj.pk:
             return "—"
-        from .caps import usage
 
         now = timezone.now()
         rows = []
@@ -336,8 +343,6 @@ class CircuitStateAdmin(admin.ModelAdmin):
     def history(self, obj: CircuitState) -> str:
         from django.utils.html import format_html, format_html_join
 
-        from .models import CircuitEvent
-
         events = CircuitEvent.objects.filter(endpoint_id=obj.endpoint_id)[: self.HISTORY_ROWS]
         rows = format_html_join(
             "",
@@ -348,8 +353,6 @@ class CircuitStateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Close the selected circuits now", permissions=["close"])
     def close_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from .circuits import close_circuits
-
         by = request.user.get_username() or "an account manager"
         self.message_user(request, f"Closed {close_circuits(queryset, by=by)} circuit(s).")
 
