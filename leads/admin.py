@@ -18,7 +18,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from plumbing.pii import mask_fields
+
 from .choices import DeliveryStatus, LeadStatus
+from .delivery import replay_lead
 from .forms import AdjustmentForm, ReturnForm
 from .ledger import LedgerError, record_adjustment
 from .models import (
@@ -31,7 +34,6 @@ from .models import (
     Return,
     TransactionLog,
 )
-from .pii import mask_fields
 from .returns import ReturnRefused, record_return
 
 
@@ -57,8 +59,6 @@ class ReplayMixin:
         return request.user.has_perm("leads.change_delivery")
 
     def replay_leads(self, request: HttpRequest, leads: QuerySet[Lead]) -> None:
-        from .delivery import replay_lead
-
         by = request.user.get_username() or "an account manager"
         replayed = sum(replay_lead(lead, by=by) for lead in leads)
         skipped = len(leads) - replayed
