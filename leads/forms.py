@@ -39,7 +39,7 @@ class AdjustmentForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         party = data.get("party")
         if party and not data.get(party):
             self.add_error(party, f"Choose the {party} this adjustment applies to.")

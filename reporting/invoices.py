@@ -84,7 +84,7 @@ def issue_invoice(buyer: Buyer, period: Period, *, user: Any = None) -> Invoice:
             issued_at=now,
             issued_by=user,
         )
-        rows = lines("buyer", buyer, period.start, period.end).values_list(
+        rows = lines("buyer", buyer, period.start, period.end).values_list(  # type: ignore[misc]
             "pk", "created_at", "lead_id", "kind", "reason", "amount"
         )
         _copy(

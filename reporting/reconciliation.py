@@ -224,7 +224,10 @@ def _counter_findings(start: datetime, end: datetime) -> list[Finding]:
     found = []
     for counter in counters:
         cap = counter.cap
-        buyer = cap.buyer if cap.buyer_id else cap.campaign.buyer  # type: ignore[union-attr]
+        owner = cap.buyer if cap.buyer_id else cap.campaign.buyer  # type: ignore[union-attr]
+        if owner is None:
+            continue
+        buyer: Buyer = owner
         local = counter.window_start.astimezone(ZoneInfo(buyer.timezone))
         window_end = datetime.combine(
             next_month(local.date().replace(day=1)), datetime.min.time(), tzinfo=local.tzinfo

@@ -79,10 +79,11 @@ class StatementView(PublicApiView):
     def get(self, request: Request) -> Any:
         """Your own statement for a period: a publisher's payouts (live key) or a
         buyer's charges (buyer key). Days are read in the exchange's time zone."""
+        owner: Buyer | Publisher
         if self.key.buyer_id is not None:
             party, owner = "buyer", Buyer.objects.get(pk=self.key.buyer_id)
         else:
-            party, owner = "publisher", Publisher.objects.get(pk=self.key.publisher_id)
+            party, owner = "publisher", Publisher.objects.get(pk=self.key.publisher_id or 0)
         try:
             period = parse_period(request.query_params.get("from"), request.query_params.get("to"))
         except PeriodInvalid as exc:
