@@ -97,6 +97,7 @@ class Lead(models.Model):
             # Reconciliation looks up a month's sold leads by sale time.
             models.Index(
                 fields=["sold_at"],
+                include=["status", "id"],
                 condition=models.Q(sold_at__isnull=False, is_test=False),
                 name="lead_sold_live",
             ),
@@ -331,6 +332,20 @@ class LedgerEntry(models.Model):
                 fields=["publisher", "created_at"],
                 include=["kind", "payout", "margin"],
                 name="ledger_publisher_date",
+            ),
+            # Reconciliation compares each day's sold leads with its sale rows, and
+            # reads the month's returns, without touching the table (index-only).
+            models.Index(
+                fields=["created_at"],
+                include=["lead_id"],
+                condition=models.Q(kind="sale"),
+                name="ledger_sales_by_date",
+            ),
+            models.Index(
+                fields=["created_at"],
+                include=["reverses_id", "lead_id"],
+                condition=models.Q(kind="return"),
+                name="ledger_returns_by_date",
             ),
         ]
 

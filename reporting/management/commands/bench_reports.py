@@ -130,7 +130,8 @@ class Command(BaseCommand):
                 FROM (
                     SELECT g,
                         %(start)s::timestamptz + make_interval(secs => (g - 1) * %(step)s) AS at,
-                        round(2 + ((g::bigint * 7919) %% 450000) / 10000.0, 4)::numeric(12, 4) AS price
+                        round(2 + ((g::bigint * 7919) %% 450000) / 10000.0, 4)::numeric(12, 4)
+                            AS price
                     FROM generate_series(1, %(n)s) AS g
                 ) AS s
                 """,
