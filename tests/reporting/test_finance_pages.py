@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from leads.models import Lead, LedgerEntry
-from tests.reporting.finance import finance_user, make_book
+from tests.reporting.finance import OCTOBER, finance_user, make_book
 
 pytestmark = pytest.mark.django_db
 OCT = "from=2026-10-01&to=2026-10-31"
@@ -186,3 +186,20 @@ def test_a_malformed_month_is_a_400_with_the_format(fin: Client) -> None:
     response = fin.get("/reports/reconciliation/?month=october")
 
     assert response.status_code == 400 and "YYYY-MM" in response.content.decode()
+
+
+def test_the_reconciliation_lists_a_monthly_cap_counter_that_disagrees_with_sales(
+    book: Any, fin: Client
+) -> None:
+    from buyers.models import Cap, CapCounter
+
+    agreeing = Cap.objects.create(campaign=book.summit_tx, period="month", max_leads=100)
+    CapCounter.objects.create(cap=agreeing, window_start=OCTOBER, leads=3)
+    drifting = Cap.objects.create(campaign=book.budget_tx, period="month", max_leads=100)
+    CapCounter.objects.create(cap=drifting, window_start=OCTOBER, leads=5)
+    page = fin.get("/reports/reconciliation/?month=2026-10").content.decode()
+
+    assert "counter_disagrees_with_sales" in page
+    assert f"cap {drifting.pk} (budget-tx)" in page
+    assert "monthly counter says 5 leads, the ledger 3 sales" in page
+    assert f"cap {agreeing.pk} (summit-tx)" not in page
