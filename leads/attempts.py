@@ -32,7 +32,8 @@ from plumbing.pii import pii_values
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money, record_sale
-from .models import Delivery, Lead, LeadEvent, TransactionLog
+from .models import Delivery, Lead, TransactionLog
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,12 @@ def _sell(
     now = timezone.now()
     result = {"lead_id": str(lead.id), "status": "sold", "price": money(payout)}
     with transaction.atomic():
-        sold = Lead.objects.filter(pk=lead.pk, status__in=WALKING).update(
-            status=LeadStatus.SOLD,
+        event = move_lead(
+            lead,
+            LeadStatus.SOLD,
+            from_statuses=WALKING,
+            note=f"sold at {money(payout)}",
+            at=now,
             sold_campaign_id=campaign.id,
             price=delivery.price,
             payout=payout,
@@ -233,7 +238,7 @@ def _sell(
             next_attempt_at=None,
             updated_at=now,
         )
-        if not sold:
+        if event is None:
             # Only the lease holder sells, so this means a lease outlived its holder.
             log.error(
                 "lead %s accepted by campaign %s but no longer sellable", lead.pk, campaign.slug
@@ -241,12 +246,6 @@ def _sell(
             return False
         lead.deliveries.filter(status__in=OPEN).update(
             status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
-        )
-        event = LeadEvent.objects.create(
-            lead=lead,
-            from_status=lead.status,
-            to_status=LeadStatus.SOLD,
-            note=f"sold at {money(payout)}",
         )
         lead.refresh_from_db()
         if not lead.is_test:
