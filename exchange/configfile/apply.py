@@ -83,7 +83,8 @@ class Applier:
 
     def _key(self, owner: Publisher | Buyer, plan: KeyPlan, keys: list[ApiKey]) -> Change:
         """Create or rename one of ``owner``'s keys (a publisher's or a buyer's)."""
-        whose = {"buyer" if isinstance(owner, Buyer) else "publisher": owner}
+        buyer = owner if isinstance(owner, Buyer) else None
+        publisher = owner if isinstance(owner, Publisher) else None
         if plan.raw:
             label = f"key {plan.name} ({plan.raw[:16]}…)"
             existing = next((k for k in keys if k.key_hash == hash_key(plan.raw)), None)
@@ -95,7 +96,13 @@ class Applier:
                         f"{other.publisher or other.buyer}"
                     )
                     return Change(label)
-                create_api_key(kind=plan.kind, name=plan.name, raw_key=plan.raw, **whose)
+                create_api_key(
+                    kind=plan.kind,
+                    name=plan.name,
+                    raw_key=plan.raw,
+                    buyer=buyer,
+                    publisher=publisher,
+                )
                 return Change(label, CREATED)
         else:
             label = f"key {plan.name} ({plan.prefix}…)"
