@@ -217,6 +217,33 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- Operations (docs/operations.md) ------------------------------------------------------
+# The dashboard's hourly rollups are recomputed this often by beat, reaching back this far
+# before the last refresh for rows committed later than they are stamped.
+ROLLUP_REFRESH_SECONDS = _read("ROLLUP_REFRESH_SECONDS", int, 15)
+ROLLUP_SLACK_SECONDS = _read("ROLLUP_SLACK_SECONDS", int, 300)
+# Alerts: checked this often; one per subject per ALERT_QUIET_MINUTES; sent by email to
+# ALERT_EMAILS and as JSON to ALERT_WEBHOOK_URL, signed with ALERT_WEBHOOK_SECRET.
+ALERT_CHECK_SECONDS = _read("ALERT_CHECK_SECONDS", int, 15)
+ALERT_QUIET_MINUTES = _read("ALERT_QUIET_MINUTES", int, 30)
+ALERT_EMAILS = _read("ALERT_EMAILS", list, [])
+ALERT_WEBHOOK_URL = _read("ALERT_WEBHOOK_URL", str, "")
+ALERT_WEBHOOK_SECRET = _read("ALERT_WEBHOOK_SECRET", str, "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = _read("ALERT_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
+DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", str, "switchyard@localhost")
+EMAIL_BACKEND = _read(
+    "EMAIL_BACKEND",
+    str,
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+# /metrics answers only `Authorization: Bearer $METRICS_TOKEN` (empty: /metrics is off).
+METRICS_TOKEN = _read("METRICS_TOKEN", str, "")
+for _name in ("ROLLUP_REFRESH_SECONDS", "ALERT_CHECK_SECONDS", "ALERT_QUIET_MINUTES"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} is malformed: it must be positive")
+
 # --- Celery -----------------------------------------------------------------------------
 BROKER_DIR = BASE_DIR / ".broker"
 CELERY_BROKER_URL = _read("CELERY_BROKER_URL", str, "filesystem://")
@@ -246,6 +273,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
     },
     "purge-expired-pii": {"task": "leads.tasks.purge_expired_pii", "schedule": timedelta(days=1)},
+    "refresh-rollups": {
+        "task": "reporting.tasks.refresh_rollups",
+        "schedule": timedelta(seconds=ROLLUP_REFRESH_SECONDS),
+    },
+    "check-alerts": {
+        "task": "reporting.tasks.check_alerts",
+        "schedule": timedelta(seconds=ALERT_CHECK_SECONDS),
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from exchange.api.errors import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("reports/", include("reporting.urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("leads.api.urls")),
     # Last: a JSON 404 (not Django's HTML page) for any other /api/v1/ URL, DEBUG or not.
