@@ -28,7 +28,10 @@ THRESHOLDS: dict[str, tuple[str, Decimal | None]] = {
         None,
     ),
     AlertEvent.PUBLISHER_SILENT: ("minutes without a lead", Decimal("30")),
-    AlertEvent.ACCEPTANCE_DROP: ("drop in percentage points against the last 7 days", Decimal("20")),
+    AlertEvent.ACCEPTANCE_DROP: (
+        "drop in percentage points against the last 7 days",
+        Decimal("20"),
+    ),
 }
 
 
@@ -55,7 +58,9 @@ class AlertRule(models.Model):
         "buyer's limit); publisher_silent: minutes (30); acceptance_drop: points (20).",
     )
     quiet_minutes = models.PositiveIntegerField(
-        null=True, blank=True, help_text="One alert per subject this often; empty: ALERT_QUIET_MINUTES."
+        null=True,
+        blank=True,
+        help_text="One alert per subject this often; empty: ALERT_QUIET_MINUTES.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -111,9 +116,7 @@ class AlertGate(models.Model):
     quiet_until = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["event", "subject"], name="uniq_alert_gate")
-        ]
+        constraints = [models.UniqueConstraint(fields=["event", "subject"], name="uniq_alert_gate")]
 
     def __str__(self) -> str:
         return f"{self.event} {self.subject} quiet until {self.quiet_until}"

@@ -49,7 +49,9 @@ def _frame(labels: Sequence[str], top: float, unit: str, title: str) -> list[str
     ]
     for i in range(5):
         y = TOP + plot_h - plot_h * i / 4
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
         parts.append(
             f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(_fmt(top * i / 4, unit))}</text>"
@@ -66,6 +68,10 @@ def _frame(labels: Sequence[str], top: float, unit: str, title: str) -> list[str
     return parts
 
 
+def _point(name: str, label: str, value: float, unit: str) -> str:
+    return f"{escape(name)} {escape(label)}: {escape(_fmt(value, unit))}"
+
+
 def _legend(series: Sequence[Series]) -> str:
     items = "".join(
         format_html('<li><span class="key s{}"></span>{}</li>', i, s.name)
@@ -74,7 +80,9 @@ def _legend(series: Sequence[Series]) -> str:
     return f'<ul class="legend">{items}</ul>'
 
 
-def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "") -> SafeString:
+def line_chart(
+    title: str, labels: Sequence[str], series: Sequence[Series], unit: str = ""
+) -> SafeString:
     """Lines over buckets; a missing value (None) breaks the line."""
     values = [float(v) for s in series for v in s.values if v is not None]
     top = _nice_max(max(values, default=0.0))
@@ -94,7 +102,7 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit
             pen_up = False
             parts.append(
                 f'<circle class="dot s{k}" cx="{x:.1f}" cy="{y:.1f}" r="2.5">'
-                f"<title>{escape(s.name)} {escape(labels[i])}: {escape(_fmt(float(v), unit))}</title>"
+                f"<title>{_point(s.name, labels[i], float(v), unit)}</title>"
                 "</circle>"
             )
         if path:
@@ -103,7 +111,9 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit
     return mark_safe("".join(parts) + _legend(series))  # noqa: S308 (every text is escaped)
 
 
-def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "") -> SafeString:
+def bar_chart(
+    title: str, labels: Sequence[str], series: Sequence[Series], unit: str = ""
+) -> SafeString:
     """Grouped bars over buckets (or over buyers)."""
     values = [float(v) for s in series for v in s.values if v is not None]
     top = _nice_max(max(values, default=0.0))
@@ -121,7 +131,7 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], unit:
             parts.append(
                 f'<rect class="bar s{j}" x="{x:.1f}" y="{TOP + plot_h - h:.1f}" '
                 f'width="{bar:.1f}" height="{h:.1f}">'
-                f"<title>{escape(s.name)} {escape(labels[i])}: {escape(_fmt(float(v), unit))}</title>"
+                f"<title>{_point(s.name, labels[i], float(v), unit)}</title>"
                 "</rect>"
             )
     parts.append("</svg>")

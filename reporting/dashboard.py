@@ -286,7 +286,9 @@ def unsold_reasons(scope: Scope) -> list[tuple[str, str, int]]:
         rows = rows.filter(stage="post")
     return [
         (r["stage"], r["reason"], r["n"])
-        for r in rows.values("stage", "reason").annotate(n=Sum("count")).order_by("-n", "reason")[:20]
+        for r in rows.values("stage", "reason")
+        .annotate(n=Sum("count"))
+        .order_by("-n", "reason")[:20]
     ]
 
 

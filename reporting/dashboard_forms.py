@@ -17,8 +17,12 @@ MAX_DAYS = 92
 
 
 class DashboardFilter(forms.Form):
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     by = forms.ChoiceField(
         label="By", choices=[("", "auto"), ("hour", "hour"), ("day", "day")], required=False
     )

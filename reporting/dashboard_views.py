@@ -67,7 +67,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     require_dashboard(request)
     form = DashboardFilter(request.GET or None)
     if request.GET and not form.is_valid():
-        return render(request, "reporting/dashboard/index.html", _context(request, form, None), status=400)
+        return render(
+            request, "reporting/dashboard/index.html", _context(request, form, None), status=400
+        )
     if not request.GET:
         form = DashboardFilter({})
         form.is_valid()

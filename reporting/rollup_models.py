@@ -35,7 +35,9 @@ class TrafficHour(models.Model):
         "buyers.Buyer", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     # The lead's rows (no campaign).
-    pings = models.PositiveIntegerField(default=0, help_text="Leads received (pings, direct posts).")
+    pings = models.PositiveIntegerField(
+        default=0, help_text="Leads received (pings, direct posts)."
+    )
     posts = models.PositiveIntegerField(default=0, help_text="Leads posted (full data sent).")
     # The campaign's rows.
     asked = models.PositiveIntegerField(default=0, help_text="Leads this campaign was offered.")

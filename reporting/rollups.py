@@ -31,7 +31,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from leads.choices import DeliveryStatus, LedgerKind, LeadStatus, LogKind
+from leads.choices import DeliveryStatus, LeadStatus, LedgerKind, LogKind
 from leads.models import Bid, Delivery, Lead, LedgerEntry, TransactionLog
 
 from .rollup_models import (
@@ -113,7 +113,9 @@ Key = tuple[datetime, int, int, int | None, int | None]  # hour, vertical, pub, 
 def _traffic(start: datetime, end: datetime) -> list[TrafficHour]:
     rows: dict[Key, TrafficHour] = {}
 
-    def row(hour: datetime, vertical: int, publisher: int, campaign: Any, buyer: Any) -> TrafficHour:
+    def row(
+        hour: datetime, vertical: int, publisher: int, campaign: Any, buyer: Any
+    ) -> TrafficHour:
         key = (hour, vertical, publisher, campaign, buyer)
         if key not in rows:
             rows[key] = TrafficHour(

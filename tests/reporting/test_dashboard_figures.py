@@ -142,7 +142,12 @@ def traffic(api: Any, buyer_server: Any) -> Any:
     give_back(api, market, later_sold[:1])
     today = timezone.localdate()
     call_command(
-        "rebuild_rollups", "--from", str(today - timedelta(days=2)), "--to", str(today), stdout=io.StringIO()
+        "rebuild_rollups",
+        "--from",
+        str(today - timedelta(days=2)),
+        "--to",
+        str(today),
+        stdout=io.StringIO(),
     )
     return market
 
@@ -203,9 +208,14 @@ def raw_percentile(durations: list[int], q: float) -> int | None:
 
 def test_latency_and_error_rates_per_buyer_equal_the_call_log(traffic: Any) -> None:
     start = timezone.now() - timedelta(days=3)
-    scope = Scope(start=start.replace(minute=0, second=0, microsecond=0), end=timezone.now() + timedelta(hours=1))
+    scope = Scope(
+        start=start.replace(minute=0, second=0, microsecond=0),
+        end=timezone.now() + timedelta(hours=1),
+    )
     calls: dict[str, list[TransactionLog]] = defaultdict(list)
-    for row in TransactionLog.objects.filter(kind="ping", is_test=False).select_related("campaign__buyer"):
+    for row in TransactionLog.objects.filter(kind="ping", is_test=False).select_related(
+        "campaign__buyer"
+    ):
         calls[row.campaign.buyer.name].append(row)
     shown_buyers = {b.name: b for b in latency_by_buyer(scope)}
     assert set(shown_buyers) == set(calls) == {"Summit", "Bolt Buyer", "Crash Buyer"}
@@ -230,4 +240,3 @@ def test_unsold_reasons_equal_the_leads_and_deliveries(traffic: Any) -> None:
         expected[("post", d.reason or d.status)] += 1
     assert {(s, r): n for s, r, n in unsold_reasons(scope)} == dict(expected)
     assert expected[("post", "duplicate")] >= 1
-

@@ -36,7 +36,9 @@ def snapshot() -> dict[str, set[tuple[Any, ...]]]:
     return {m.__name__: rows(m) for m in (TrafficHour, CallHour, ReasonHour)}
 
 
-def test_a_rebuild_gives_exactly_the_rows_the_live_refreshes_left(api: Any, buyer_server: Any) -> None:
+def test_a_rebuild_gives_exactly_the_rows_the_live_refreshes_left(
+    api: Any, buyer_server: Any
+) -> None:
     market = build_market(buyer_server)
     sold = send(api, market, MIX, start=1)
     refresh_rollups()  # the beat task
