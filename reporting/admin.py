@@ -1,3 +1,3 @@
 from __future__ import annotations
 
-from . import ops_admin  # noqa: F401  (alerts and alert rules)
+from . import admin_figures, ops_admin  # noqa: F401  (24 h figures; alerts and rules)
