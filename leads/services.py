@@ -27,6 +27,7 @@ from exchange.auction import (
     start_auction,
 )
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, VerticalInfo
+from plumbing.logs import bind
 from plumbing.rows import PendingInsert, insert_together
 
 from .choices import DeliveryStatus, LeadStatus
@@ -134,6 +135,7 @@ def record_ping(
     """
     now = timezone.now()
     ctx = LeadContext(str(uuid.uuid4()), vertical, publisher, sub_id, values, key.is_test, now)
+    bind(lead_id=ctx.lead_id)
     auction = start_auction(ctx)
     durable = settings.SWITCHYARD["PING_DURABLE_COMMIT"]
     settled = _settle_ahead(auction, key, durable)
@@ -275,6 +277,7 @@ def post_lead(
     """Post the full lead for an accepted ping: (HTTP status, answer)."""
     from .delivery import answer_for, start_deliveries
 
+    bind(lead_id=lead.id)
     if lead.result is not None:
         return 200, lead.result
     if lead.status == LeadStatus.NO_SALE:
@@ -354,6 +357,7 @@ def direct_post(
     columns = _lead_pii_columns(values)
     refusal, skip_buyers = screen_lead(config, vertical, columns, now)
     lead_id = uuid.uuid4()
+    bind(lead_id=lead_id)
     ctx = LeadContext(
         str(lead_id), vertical, publisher, sub_id, values, key.is_test, now, skip_buyers
     )

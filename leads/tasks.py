@@ -16,6 +16,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from plumbing.logs import bind, clear
+
 from .choices import DeliveryStatus, LeadStatus
 from .models import Lead
 
@@ -31,6 +33,8 @@ def deliver_lead(lead_id: str) -> str:
     """Move one lead down its waterfall as far as it can go now."""
     from .delivery import advance
 
+    clear()
+    bind(lead_id=lead_id)
     return advance(lead_id)
 
 
