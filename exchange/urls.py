@@ -5,12 +5,11 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from exchange.api.errors import api_not_found
-from reporting.metrics_views import scrape
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("reports/", include("reporting.urls")),
-    path("metrics", scrape, name="metrics"),
+    path("metrics", include("reporting.metrics_urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("leads.api.urls")),
     # Last: a JSON 404 (not Django's HTML page) for any other /api/v1/ URL, DEBUG or not.

@@ -105,7 +105,7 @@ def logging_config(fmt: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "mask_pii": {"()": "leads.pii.MaskPiiLogFilter"},
+            "mask_pii": {"()": "plumbing.pii.MaskPiiLogFilter"},
             "context": {"()": "plumbing.logs.ContextFilter"},
         },
         "formatters": formatters,

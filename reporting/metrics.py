@@ -13,11 +13,9 @@ at each scrape, so every process answers the same.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -58,31 +56,25 @@ POST_OUTCOME = {
 OPEN_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.RETRY)
 
 
-class _Buyers:
-    """Campaign id → buyer slug, read again when an unknown campaign shows up."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.slugs: dict[int, str] = {}
-
-    def slug(self, campaign_id: int | None) -> str:
-        if campaign_id is None:
-            return ""
-        if campaign_id not in self.slugs:
-            with self.lock:
-                self.slugs = dict(Campaign.objects.values_list("id", "buyer__slug"))
-        return self.slugs.get(campaign_id, "unknown")
+def buyer_slugs(campaign_ids: set[int]) -> dict[int, str]:
+    """Campaign id → its buyer's slug, in one query (read each time: ids are reused
+    after a campaign is deleted, and the counting runs off every answer path)."""
+    if not campaign_ids:
+        return {}
+    return dict(Campaign.objects.filter(pk__in=campaign_ids).values_list("id", "buyer__slug"))
 
 
-buyers = _Buyers()
-
-
-def count_call(row: TransactionLog) -> None:
-    if row.is_test or row.kind not in (LogKind.PING, LogKind.POST) or row.campaign_id is None:
-        return
-    buyer = buyers.slug(row.campaign_id)
-    CALLS.labels(buyer, row.kind, row.outcome).inc()
-    LATENCY.labels(buyer, row.kind).observe(row.duration_ms / 1000)
+def count_calls(rows: list[TransactionLog]) -> None:
+    counted = [
+        r
+        for r in rows
+        if not r.is_test and r.kind in (LogKind.PING, LogKind.POST) and r.campaign_id is not None
+    ]
+    slugs = buyer_slugs({r.campaign_id for r in counted if r.campaign_id is not None})
+    for row in counted:
+        buyer = slugs.get(row.campaign_id or 0, "unknown")
+        CALLS.labels(buyer, row.kind, row.outcome).inc()
+        LATENCY.labels(buyer, row.kind).observe(row.duration_ms / 1000)
 
 
 def count_event(event: LeadEvent) -> None:
@@ -96,23 +88,25 @@ def count_event(event: LeadEvent) -> None:
 
 def count_batch(batch: Any) -> None:
     """The recorder's listener: a batch of pings' calls and first events, written."""
-    for row in batch.logs:
-        count_call(row)
+    count_calls(batch.logs)
     for event in batch.events:
         count_event(event)
 
 
 def on_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    """Calls and events saved one at a time (posts, deliveries), once committed."""
-    if not created:
-        return
-    count = count_call if sender is TransactionLog else count_event
-    transaction.on_commit(lambda: count(instance))
+    """Calls and events saved one at a time (posts, deliveries). Counted as saved: a
+    rolled-back save is rare (a lost race), and enqueueing nothing keeps the callers'
+    after-commit work their own."""
+    if created:
+        if sender is TransactionLog:
+            count_calls([instance])
+        else:
+            count_event(instance)
 
 
 def on_alert(sender: Any, instance: Alert, created: bool, **kwargs: Any) -> None:
     if created:
-        transaction.on_commit(lambda: ALERTS.labels(instance.event).inc())
+        ALERTS.labels(instance.event).inc()
 
 
 class DatabaseCollector(Collector):
