@@ -14,7 +14,7 @@ class ReportingConfig(AppConfig):
         from leads import recorder
         from leads.models import LeadEvent, TransactionLog
 
-        from . import metrics
+        from . import alert_config, metrics
         from .alert_models import Alert
 
         # The admin's "View site" opens the dashboard: the exchange has no public site.
@@ -25,3 +25,5 @@ class ReportingConfig(AppConfig):
         post_save.connect(metrics.on_saved, sender=TransactionLog, dispatch_uid="metrics-calls")
         post_save.connect(metrics.on_saved, sender=LeadEvent, dispatch_uid="metrics-events")
         post_save.connect(metrics.on_alert, sender=Alert, dispatch_uid="metrics-alerts")
+        # Alert rules as code: the config file's `alerts:` section.
+        alert_config.register_section()
