@@ -283,7 +283,9 @@ def _caps(now: datetime) -> list[Alert | None]:
     near = threshold(AlertEvent.CAP_NEAR, rule_for(AlertEvent.CAP_NEAR)) or Decimal("80")
     raised = []
     for cap in Cap.objects.select_related("campaign__buyer", "buyer"):
-        owner = cap.buyer or cap.campaign.buyer
+        owner = cap.buyer or (cap.campaign.buyer if cap.campaign else None)
+        if owner is None:
+            continue  # the constraint cap_has_owner makes this unreachable
         leads, spend = usage(cap, now, owner.timezone)
         used = (
             Decimal(leads) * 100 / cap.max_leads

@@ -84,7 +84,7 @@ def fill_month(start: datetime, end: datetime, leads: int) -> None:
         campaigns.append(
             Campaign.objects.create(buyer=buyer, vertical=vertical, slug=f"bench-c-{n}")
         )
-    params = {
+    params: dict[str, Any] = {
         "start": start,
         "seconds": (end - start).total_seconds(),
         "n": leads,

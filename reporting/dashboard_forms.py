@@ -34,7 +34,7 @@ class DashboardFilter(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         today = timezone.localdate()
         start, end = data.get("start") or today, data.get("end") or data.get("start") or today
         if end < start:

@@ -46,8 +46,8 @@ LATENCY = Histogram(
 )
 ALERTS = Counter("switchyard_alerts_raised", "Alerts raised, by event.", ["event"])
 
-PING_OUTCOME = {LeadStatus.PINGED: "accepted", LeadStatus.NO_SALE: "rejected"}
-POST_OUTCOME = {
+PING_OUTCOME: dict[str, str] = {LeadStatus.PINGED: "accepted", LeadStatus.NO_SALE: "rejected"}
+POST_OUTCOME: dict[str, str] = {
     LeadStatus.SOLD: "sold",
     LeadStatus.REJECTED: "rejected",
     LeadStatus.FAILED: "failed",

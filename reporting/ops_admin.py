@@ -80,8 +80,10 @@ class AlertRuleAdmin(admin.ModelAdmin):
             parts.append("webhook")
         return "; ".join(parts) or "nobody"
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
         meaning = "; ".join(f"{event}: {text}" for event, (text, _) in THRESHOLDS.items())
         form.base_fields["threshold"].help_text = meaning
         return form
