@@ -205,3 +205,53 @@ def test_return_rate_over_the_limit_alerts_once_a_month(hooks: list[Any]) -> Non
     alerts.check(now)
     alert = Alert.objects.get()
     assert alert.event == "return_rate_exceeded" and "20.0%" in alert.title
+
+
+def _hour(at: Any) -> Any:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def test_a_publisher_silent_in_its_usual_hours_alerts_and_one_that_sends_does_not(
+    hooks: list[Any], api: Any
+) -> None:
+    from reporting.models import TrafficHour
+
+    vertical = make_vertical()
+    quiet, _ = make_publisher("quiet")
+    busy, busy_key = make_publisher("busy")
+    now = timezone.now()
+    for days in (1, 2, 3):
+        for publisher in (quiet, busy):
+            TrafficHour.objects.create(
+                hour=_hour(now - timedelta(days=days)),
+                vertical=vertical,
+                publisher=publisher,
+                pings=40,
+            )
+    assert ping(api, busy_key).status_code == 200  # busy sent a lead just now
+    alerts.check(now + timedelta(seconds=1))
+    alert = Alert.objects.get()
+    assert alert.event == "publisher_silent" and alert.subject == "publisher:quiet"
+
+
+def test_a_buyer_whose_acceptance_drops_alerts(hooks: list[Any]) -> None:
+    from reporting.models import TrafficHour
+
+    buyer = Buyer.objects.create(slug="fickle", name="Fickle")
+    campaign = make_campaign(make_vertical(), "fickle-tx", buyer=buyer)
+    publisher, _ = make_publisher()
+    now = timezone.now()
+    row = {
+        "vertical": campaign.vertical,
+        "publisher": publisher,
+        "campaign": campaign,
+        "buyer": buyer,
+    }
+    TrafficHour.objects.create(
+        hour=_hour(now - timedelta(days=2)), delivered=100, accepted=90, **row
+    )
+    TrafficHour.objects.create(hour=_hour(now), delivered=30, accepted=12, **row)
+    alerts.check(now)
+    alert = Alert.objects.get()
+    assert alert.event == "acceptance_drop"
+    assert "40% of posts, down from 90%" in alert.title
