@@ -15,7 +15,7 @@ from typing import Any
 from plumbing.pii import scrub_text
 
 from .auth import CredentialError, auth_headers, masked_headers, reauthorizer
-from .choices import BodyFormat, EndpointKind, Outcome
+from .choices import BodyFormat, Outcome
 from .formats import encode_body, form_pairs
 from .response_rules import Answer
 from .transport import OutboundRequest, OutboundResponse
@@ -70,10 +70,9 @@ def prepare_call(
         return PreparedCall(endpoint, None, str(exc))
     timeout = (timeout_ms or endpoint.timeout_ms) / 1000
     request = OutboundRequest(method, url, body, headers, timeout)
-    if endpoint.kind == EndpointKind.PING:
-        # A fan-out cannot stop to retry one buyer, so the transport renews a refused
-        # OAuth2 token and resends by itself; posts do it in leads.attempts.
-        request.reauthorize = reauthorizer(endpoint.credential, headers)
+    # The transport renews a refused OAuth2 token and resends by itself, within the
+    # call's own timeout: for pings (a fan-out cannot stop to retry one buyer) and posts.
+    request.reauthorize = reauthorizer(endpoint.credential, headers)
     return PreparedCall(endpoint, request)
 
 

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from exchange.auction import AuctionResult, LeadContext, run_auction
@@ -23,9 +23,10 @@ from plumbing.pii import email_hash, phone_hash, split_pii
 
 from .choices import LeadStatus
 from .delivery import answer_for, start_deliveries
-from .models import Lead, LeadEvent
+from .models import Lead
 from .pings import event_row, write_auction, write_calls
 from .screening import duplicate_buyers, is_global_duplicate, is_suppressed
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,8 @@ def post_lead(
 
     # The conditional UPDATE is the claim: of two identical posts only one moves the
     # lead out of 'pinged'; the other replays or waits.
-    claimed = Lead.objects.filter(pk=lead.pk, status=LeadStatus.PINGED).update(
-        status=LeadStatus.POSTING, posted_at=now, updated_at=now, **columns
-    )
-    if not claimed:
+    claimed = move_lead(lead, LeadStatus.POSTING, note="posted", at=now, posted_at=now, **columns)
+    if claimed is None:
         lead.refresh_from_db()
         if lead.result is not None:
             return 200, lead.result
@@ -125,14 +124,7 @@ def post_lead(
 
 def finish_without_sale(lead: Lead, reason: str) -> dict[str, Any]:
     answer = _refusal(lead, reason)
-    with transaction.atomic():
-        Lead.objects.filter(pk=lead.pk).update(
-            status=LeadStatus.REJECTED, reasons=[reason], result=answer
-        )
-        LeadEvent.objects.create(
-            lead=lead, from_status=lead.status, to_status=LeadStatus.REJECTED, note=reason
-        )
-    lead.status = LeadStatus.REJECTED
+    move_lead(lead, LeadStatus.REJECTED, note=reason, reasons=[reason], result=answer)
     return answer
 
 
