@@ -71,7 +71,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             request, "reporting/dashboard/index.html", _context(request, form, None), status=400
         )
     if not request.GET:
-        form = DashboardFilter({})
+        today = str(timezone.localdate())
+        form = DashboardFilter({"start": today, "end": today})
         form.is_valid()
     scope = form.scope()
     if request.GET.get("format") == "csv":
@@ -95,6 +96,7 @@ def _context(request: HttpRequest, form: DashboardFilter, scope: Scope | None) -
     errors = error_series(scope)
     context.update(
         scope=scope,
+        last_day=scope.end - timedelta(days=1),
         total=total,
         buckets=buckets,
         buyers=buyers,
