@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from . import charts
 from .dashboard import (
+    Figures,
     Scope,
     error_series,
     latency_by_buyer,
@@ -94,8 +95,11 @@ def _context(request: HttpRequest, form: DashboardFilter, scope: Scope | None) -
     labels = [b.label for b in buckets]
     buyers = latency_by_buyer(scope)
     errors = error_series(scope)
+    shown = [b for b in buckets if b.pings or b.sold or b.posts or b.returns]
     context.update(
         scope=scope,
+        rows=[_cells(b) for b in shown],
+        total_row=_cells(total),
         last_day=scope.end - timedelta(days=1),
         total=total,
         buckets=buckets,
@@ -156,6 +160,15 @@ def _bound(value: int | None) -> int | None:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _cells(figures: Figures) -> list[str]:
+    """A table row as text, formatted once here: a month by hour is 744 rows, and the
+    template engine's per-number localisation would cost more than the queries."""
+    return [
+        "—" if value is None else str(value)
+        for value in (getattr(figures, attr) for _, attr in COLUMNS)
+    ]
 
 
 def _csv(scope: Scope) -> HttpResponse:
