@@ -14,6 +14,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from plumbing.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "plumbing.logs.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -238,6 +241,33 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- Operations (docs/operations.md) ------------------------------------------------------
+# The dashboard's hourly rollups are recomputed this often by beat, reaching back this far
+# before the last refresh for rows committed later than they are stamped.
+ROLLUP_REFRESH_SECONDS = _read("ROLLUP_REFRESH_SECONDS", int, 15)
+ROLLUP_SLACK_SECONDS = _read("ROLLUP_SLACK_SECONDS", int, 300)
+# Alerts: checked this often; one per subject per ALERT_QUIET_MINUTES; sent by email to
+# ALERT_EMAILS and as JSON to ALERT_WEBHOOK_URL, signed with ALERT_WEBHOOK_SECRET.
+ALERT_CHECK_SECONDS = _read("ALERT_CHECK_SECONDS", int, 15)
+ALERT_QUIET_MINUTES = _read("ALERT_QUIET_MINUTES", int, 30)
+ALERT_EMAILS = _read("ALERT_EMAILS", list, [])
+ALERT_WEBHOOK_URL = _read("ALERT_WEBHOOK_URL", str, "")
+ALERT_WEBHOOK_SECRET = _read("ALERT_WEBHOOK_SECRET", str, "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = _read("ALERT_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
+DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", str, "switchyard@localhost")
+EMAIL_BACKEND = _read(
+    "EMAIL_BACKEND",
+    str,
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+# /metrics answers only `Authorization: Bearer $METRICS_TOKEN` (empty: /metrics is off).
+METRICS_TOKEN = _read("METRICS_TOKEN", str, "")
+for _name in ("ROLLUP_REFRESH_SECONDS", "ALERT_CHECK_SECONDS", "ALERT_QUIET_MINUTES"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} is malformed: it must be positive")
+
 # --- Celery -----------------------------------------------------------------------------
 BROKER_DIR = BASE_DIR / ".broker"
 CELERY_BROKER_URL = _read("CELERY_BROKER_URL", str, "filesystem://")
@@ -267,21 +297,25 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
     },
     "purge-expired-pii": {"task": "leads.tasks.purge_expired_pii", "schedule": timedelta(days=1)},
+    "refresh-rollups": {
+        "task": "reporting.tasks.refresh_rollups",
+        "schedule": timedelta(seconds=ROLLUP_REFRESH_SECONDS),
+    },
+    "check-alerts": {
+        "task": "reporting.tasks.check_alerts",
+        "schedule": timedelta(seconds=ALERT_CHECK_SECONDS),
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = _read("LOG_LEVEL", str, "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"mask_pii": {"()": "plumbing.pii.MaskPiiLogFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# LOG_FORMAT=json: one JSON object per line with request_id, lead_id and publisher
+# (plumbing/logs.py); PII is masked in both formats. LOG_REQUESTS: a line per request.
+LOG_FORMAT = _read("LOG_FORMAT", str, "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is malformed: it must be plain or json")
+LOG_REQUESTS = _read("LOG_REQUESTS", bool, LOG_FORMAT == "json")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 
 if _TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

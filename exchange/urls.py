@@ -9,6 +9,8 @@ from exchange.api.errors import api_not_found
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("reports/", include("reporting.finance_urls")),
+    path("reports/", include("reporting.urls")),
+    path("metrics", include("reporting.metrics_urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("api/v1/", include("leads.api.urls")),
     path("api/v1/", include("reporting.api.urls")),

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
+from plumbing.logs import bind, clear
 
 from .attempts import WALKING, attempt
 from .callbacks import queue_callback
@@ -274,6 +275,8 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
 )
 def deliver_lead(lead_id: str) -> str:
     """Move one lead down its waterfall as far as it can go now (``leads.tasks`` lists it)."""
+    clear()
+    bind(lead_id=lead_id)
     return advance(lead_id)
 
 

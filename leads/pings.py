@@ -19,6 +19,7 @@ from django.utils import timezone
 from buyers.circuits import ping_outcomes
 from exchange.auction import Auction, AuctionResult, LeadContext, run_auction_to_end, start_auction
 from exchange.config_cache import KeyInfo, PublisherInfo, VerticalInfo
+from plumbing.logs import bind
 from plumbing.rows import PendingInsert, insert_together
 
 from . import recorder
@@ -107,6 +108,7 @@ def record_ping(
     """
     now = timezone.now()
     ctx = LeadContext(str(uuid.uuid4()), vertical, publisher, sub_id, values, key.is_test, now)
+    bind(lead_id=ctx.lead_id)
     auction = start_auction(ctx)
     durable = settings.SWITCHYARD["PING_DURABLE_COMMIT"]
     settled = _settle_ahead(auction, key, durable)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from exchange.auction import AuctionResult, LeadContext, run_auction
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, VerticalInfo
+from plumbing.logs import bind
 from plumbing.pii import email_hash, phone_hash, split_pii
 
 from .choices import LeadStatus
@@ -83,6 +84,7 @@ def post_lead(
     mode: str,
 ) -> tuple[int, dict[str, Any]]:
     """Post the full lead for an accepted ping: (HTTP status, answer)."""
+    bind(lead_id=lead.id)
     if lead.result is not None:
         return 200, lead.result
     if lead.status == LeadStatus.NO_SALE:
@@ -152,6 +154,7 @@ def direct_post(
     columns = _lead_pii_columns(values)
     refusal, skip_buyers = screen_lead(vertical, columns, now)
     lead_id = uuid.uuid4()
+    bind(lead_id=lead_id)
     ctx = LeadContext(
         str(lead_id), vertical, publisher, sub_id, values, key.is_test, now, skip_buyers
     )

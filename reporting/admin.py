@@ -17,6 +17,8 @@ from django.utils.html import format_html
 from leads.models import ClosedPeriod
 from leads.periods import PeriodError, close_period, parse_month
 
+from . import admin_figures, ops_admin  # noqa: F401  (24 h figures; alerts and rules)
+
 from .invoices import InvoiceRefused, void_invoice
 from .models import Invoice
 

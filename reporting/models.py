@@ -1,4 +1,7 @@
-"""Finance documents: invoices and credit notes, frozen once issued.
+"""Reporting's tables. Finance documents (invoices and credit notes, frozen once
+issued) live here; the dashboard's hourly rollups and the alerts in their own modules.
+
+Finance documents: invoices and credit notes, frozen once issued.
 
 An invoice copies its statement's totals and lines when it is issued; later returns
 or adjustments never change it (they land in an open period, on the next invoice).
@@ -12,6 +15,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from .alert_models import Alert, AlertGate, AlertRule, AlertWatch  # noqa: F401  (models of this app)
+from .rollup_models import CallHour, ReasonHour, RollupState, TrafficHour  # noqa: F401
 
 
 class DocumentKind(models.TextChoices):

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, get_config
 from exchange.models import hash_key
+from plumbing.logs import bind
 
 from .errors import ApiError
 from .parsers import FormParser, JsonParser, TextXmlParser, XmlParser
@@ -100,6 +101,7 @@ class PublicApiView(APIView):
                         headers={"Retry-After": str(wait)},
                     )
             self.publisher = publisher
+            bind(publisher=publisher.slug)
         if request.method in ("POST", "PUT", "PATCH"):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
             if length > settings.SWITCHYARD["MAX_BODY_BYTES"]:

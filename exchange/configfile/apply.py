@@ -30,6 +30,7 @@ from .plan import (
     PublisherPlan,
     VerticalPlan,
 )
+from .sections import SECTIONS
 
 
 class Applier:
@@ -45,6 +46,8 @@ class Applier:
         changes = [self._vertical(v) for v in plan.verticals]
         changes += [self._publisher(p) for p in plan.publishers]
         changes += [self._buyer(b) for b in plan.buyers]
+        for key, parsed in plan.sections.items():
+            changes += SECTIONS[key].apply(parsed)
         return changes
 
     # --- verticals ----------------------------------------------------------------------------

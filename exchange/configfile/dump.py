@@ -27,6 +27,7 @@ from .parse import (
     VERTICAL_KEYS,
 )
 from .reader import at
+from .sections import SECTIONS
 
 # Always written, even at their defaults: what the SPEC example shows for every object.
 ALWAYS = {
@@ -105,6 +106,10 @@ def export_document() -> tuple[dict[str, Any], list[str]]:
     ):
         if items:
             document[key] = items
+    for key, section in SECTIONS.items():
+        exported = section.export()
+        if exported:
+            document[key] = exported
     return document, warnings
 
 

@@ -28,6 +28,7 @@ from .plan import (
     VerticalPlan,
 )
 from .reader import ConfigFileError, Reader, at
+from .sections import SECTIONS
 
 TOP_KEYS: tuple[str, ...] = ("verticals", "publishers", "buyers")
 VERTICAL_KEYS: tuple[str, ...] = (
@@ -90,8 +91,13 @@ def parse_document(document: Any) -> Plan:
     """Check a loaded YAML document and return its plan; raises ``ConfigFileError``."""
     r = Reader()
     plan = Plan()
-    top = r.table({} if document is None else document, "", keys=TOP_KEYS)
+    top = r.table({} if document is None else document, "", keys=(*TOP_KEYS, *SECTIONS))
     if top is not None:
+        plan.sections = {
+            key: section.parse(r, top[key], key)
+            for key, section in SECTIONS.items()
+            if top.get(key) is not None
+        }
         plan.verticals = [
             v
             for i, node in enumerate(r.items(top.get("verticals"), "verticals"))

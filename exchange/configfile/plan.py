@@ -100,4 +100,5 @@ class Plan:
     verticals: list[VerticalPlan] = field(default_factory=list)
     publishers: list[PublisherPlan] = field(default_factory=list)
     buyers: list[BuyerPlan] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)  # registered sections, parsed
     warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,154 @@
+"""The last 24 hours' key figures on the buyer, campaign and publisher screens.
+
+Reporting sits above those apps, so it extends their admins here (whatever class they
+registered) instead of being imported by them. A list page reads the figures of all
+its rows in two queries over the rollups; a change page shows its object's figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, Sum
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from buyers.models import Buyer, Campaign
+from exchange.models import Publisher
+
+from .dashboard import percentile_bound, ratio
+from .rollup_models import BUCKET_FIELDS, CallHour, TrafficHour
+
+FIGURE_COLUMNS = ("sold_24h", "acceptance_24h", "revenue_24h", "p95_24h")
+
+
+@dataclass(slots=True)
+class Last24h:
+    sold: int = 0
+    accepted: int = 0
+    delivered: int = 0
+    revenue: Decimal = Decimal("0")
+    p95: int | None = None
+
+    @property
+    def acceptance(self) -> Decimal | None:
+        return ratio(self.accepted, self.delivered)
+
+
+def last_24h(key: str, ids: list[Any]) -> dict[Any, Last24h]:
+    """Figures of the last 24 hours for each id of ``key`` (buyer, campaign, publisher)."""
+    since = timezone.now() - timedelta(hours=24)
+    found = {pk: Last24h() for pk in ids}
+    column = f"{key}_id"
+    for r in (
+        TrafficHour.objects.filter(hour__gte=since.replace(minute=0, second=0, microsecond=0))
+        .filter(**{f"{column}__in": ids})
+        .values(column)
+        .annotate(
+            s=Sum("sold"),
+            a=Sum("accepted"),
+            d=Sum("delivered"),
+            r=Sum("revenue"),
+            back=Sum("refunded"),
+        )
+    ):
+        f = found[r[column]]
+        f.sold, f.accepted, f.delivered = r["s"] or 0, r["a"] or 0, r["d"] or 0
+        f.revenue = ((r["r"] or Decimal(0)) - (r["back"] or Decimal(0))).quantize(Decimal("0.01"))
+    for r in (
+        CallHour.objects.filter(
+            kind="ping", hour__gte=since.replace(minute=0, second=0, microsecond=0)
+        )
+        .filter(**{f"{column}__in": ids})
+        .values(column)
+        .annotate(**{name: Sum(name) for name in BUCKET_FIELDS})
+    ):
+        found[r[column]].p95 = percentile_bound([r[n] or 0 for n in BUCKET_FIELDS], 0.95)
+    return found
+
+
+def _p95(value: int | None) -> str:
+    if value is None:
+        return "—"
+    return "> 5000 ms" if value == -1 else f"≤ {value} ms"
+
+
+class FiguresMixin:
+    """Adds the last 24 hours' sold, acceptance, revenue and ping p95."""
+
+    figure_key = ""
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return [*super().get_list_display(request), *FIGURE_COLUMNS]  # type: ignore[misc]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        cl = (getattr(response, "context_data", None) or {}).get("cl")
+        if cl is not None:
+            rows = list(cl.result_list)  # the page's rows, cached for the template
+            figures = last_24h(self.figure_key, [o.pk for o in rows])
+            for obj in rows:
+                obj.figures_24h = figures[obj.pk]
+        return response
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        return [*fields, "last_24h"] if obj is not None else fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))  # type: ignore[misc]
+        if obj is None:
+            return fieldsets
+        fieldsets = [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "last_24h"]})
+            for name, opts in fieldsets
+        ]
+        return [*fieldsets, ("Last 24 hours", {"fields": ["last_24h"]})]
+
+    def _figures(self, obj: Model) -> Last24h:
+        if not hasattr(obj, "figures_24h"):
+            obj.figures_24h = last_24h(self.figure_key, [obj.pk])[obj.pk]  # type: ignore[attr-defined]
+        return obj.figures_24h  # type: ignore[attr-defined]
+
+    @admin.display(description="Sold 24 h")
+    def sold_24h(self, obj: Model) -> int:
+        return self._figures(obj).sold
+
+    @admin.display(description="Acceptance 24 h")
+    def acceptance_24h(self, obj: Model) -> str:
+        value = self._figures(obj).acceptance
+        return "—" if value is None else f"{value}%"
+
+    @admin.display(description="Revenue 24 h")
+    def revenue_24h(self, obj: Model) -> str:
+        return f"${self._figures(obj).revenue:,.2f}"
+
+    @admin.display(description="Ping p95 24 h")
+    def p95_24h(self, obj: Model) -> str:
+        return _p95(self._figures(obj).p95)
+
+    @admin.display(description="Last 24 hours")
+    def last_24h(self, obj: Model) -> str:
+        f = self._figures(obj)
+        acceptance = "—" if f.acceptance is None else f"{f.acceptance}%"
+        return (
+            f"{f.sold} sold, {acceptance} of posts accepted, ${f.revenue:,.2f} revenue, "
+            f"ping p95 {_p95(f.p95)} (see /reports/ for more)"
+        )
+
+
+def extend(model: type[Model], key: str) -> None:
+    """Register ``model``'s admin again with the figures added to it."""
+    base = type(admin.site._registry[model])
+    extended = type(f"{base.__name__}WithFigures", (FiguresMixin, base), {"figure_key": key})
+    admin.site.unregister(model)
+    admin.site.register(model, extended)
+
+
+for _model, _key in ((Buyer, "buyer"), (Campaign, "campaign"), (Publisher, "publisher")):
+    if _model in admin.site._registry:
+        extend(_model, _key)
