@@ -18,7 +18,6 @@ from leads.models import ClosedPeriod
 from leads.periods import PeriodError, close_period, parse_month
 
 from . import admin_figures, ops_admin  # noqa: F401  (24 h figures; alerts and rules)
-
 from .invoices import InvoiceRefused, void_invoice
 from .models import Invoice
 
