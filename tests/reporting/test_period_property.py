@@ -133,7 +133,11 @@ class ClosedMonthsStayClosed(TestCase):
                 try:
                     record_return(lead, buyer=self.buyers[buyer], reason="other", now=now)
                 except ReturnRefused as refused:
-                    assert refused.code in {"already_returned", "return_window_closed"}
+                    assert refused.code in {
+                        "already_returned",
+                        "return_window_closed",
+                        "return_cap_reached",
+                    }
             elif isinstance(op, Adjust):
                 record_adjustment(
                     buyer=self.buyers[op.buyer],
