@@ -10,7 +10,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plumbing.pii import scrub_text
 
@@ -20,12 +20,15 @@ from .formats import encode_body, form_pairs
 from .response_rules import Answer
 from .transport import OutboundRequest, OutboundResponse
 
+if TYPE_CHECKING:
+    from .compiled import CampaignInfo, EndpointInfo
+
 SIMULATED_BID = Decimal("10.00")
 
 
 @dataclass(slots=True)
 class PreparedCall:
-    endpoint: Any  # config_cache.EndpointInfo
+    endpoint: EndpointInfo
     request: OutboundRequest | None
     error: str = ""  # set when the call cannot be built (e.g. a missing secret)
     # A body this lead cannot give (the mapping or format refuses it) fails the same way
@@ -34,7 +37,7 @@ class PreparedCall:
 
 
 def prepare_call(
-    endpoint: Any,
+    endpoint: EndpointInfo,
     values: Mapping[str, Any],
     *,
     test: bool = False,
@@ -76,7 +79,7 @@ def prepare_call(
     return PreparedCall(endpoint, request)
 
 
-def read_response(endpoint: Any, response: OutboundResponse) -> Answer:
+def read_response(endpoint: EndpointInfo, response: OutboundResponse) -> Answer:
     """The outcome class and what the buyer said (price, reference, reason)."""
     if response.error == "timeout":
         return Answer.timeout()
@@ -115,7 +118,7 @@ def log_row(
     }
 
 
-def simulated_answer(campaign: Any) -> Answer:
+def simulated_answer(campaign: CampaignInfo) -> Answer:
     """A test-key lead sent to a campaign without a test URL: a plausible acceptance
     (the fixed price, else 10.00 or the campaign's minimum bid if higher)."""
     price = campaign.fixed_price or max(campaign.min_bid, SIMULATED_BID)

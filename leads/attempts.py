@@ -112,7 +112,7 @@ def _post(
     lead: Lead, campaign: CampaignInfo, prepared: PreparedCall
 ) -> tuple[PreparedCall, OutboundResponse | None, Answer]:
     """The HTTP call itself (or the simulated answer of a test lead without a test URL)."""
-    endpoint = campaign.post
+    endpoint = prepared.endpoint
     if lead.is_test and not endpoint.test_url:
         return prepared, None, simulated_answer(campaign)
     if prepared.request is None:

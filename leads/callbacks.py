@@ -39,7 +39,7 @@ MAX_ATTEMPTS = 5
 # A claim older than this belongs to a sender that died mid-call.
 STALE_CLAIM = timedelta(milliseconds=TIMEOUT_MS) + timedelta(seconds=30)
 # What the publisher API calls each final status (a failed lead reads as rejected).
-PUBLIC_STATUS = {
+PUBLIC_STATUS: dict[str, str] = {
     LeadStatus.SOLD: "sold",
     LeadStatus.REJECTED: "rejected",
     LeadStatus.FAILED: "rejected",
@@ -50,11 +50,6 @@ def sign(secret: str, body: bytes) -> str:
     """The signature header's value for ``body``."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
-
-
-def verify(secret: str, body: bytes, signature: str) -> bool:
-    """What a publisher does on receipt: compare in constant time."""
-    return hmac.compare_digest(sign(secret, body), signature)
 
 
 def encode(payload: dict[str, Any]) -> bytes:
