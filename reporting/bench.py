@@ -98,7 +98,8 @@ def fill_month(start: datetime, end: datetime, leads: int) -> None:
             """
             CREATE TEMP TABLE bench_leads ON COMMIT DROP AS
             SELECT gen_random_uuid() AS id, i,
-                   %(start)s::timestamptz + (i * %(seconds)s / %(n)s) * interval '1 second' AS at,
+                   %(start)s::timestamptz
+                       + ((i - 1) * %(seconds)s / %(n)s) * interval '1 second' AS at,
                    (%(pubs)s::bigint[])[1 + i %% 5] AS publisher_id,
                    (%(camps)s::bigint[])[1 + i %% 10] AS c1,
                    (%(camps)s::bigint[])[1 + (i + 3) %% 10] AS c2,

@@ -28,10 +28,10 @@ MIX = [
 ]
 
 
-def snapshot() -> dict[str, set[tuple[Any, ...]]]:
-    def rows(model: Any) -> set[tuple[Any, ...]]:
+def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+    def rows(model: Any) -> list[tuple[Any, ...]]:
         names = [f.attname for f in model._meta.concrete_fields if f.name != "id"]
-        return set(model.objects.values_list(*names))
+        return sorted(model.objects.values_list(*names), key=repr)  # duplicates count
 
     return {m.__name__: rows(m) for m in (TrafficHour, CallHour, ReasonHour)}
 
