@@ -6,7 +6,7 @@ import difflib
 import json
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from exchange.services import create_api_key
+from plumbing.admin_views import MintKeysMixin, permitted_view
+from plumbing.history import HistoryAdmin
 
 from . import services
 from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
@@ -24,6 +26,7 @@ class CredentialInline(admin.StackedInline):
     model = Credential
     form = CredentialForm
     extra = 0
+    show_change_link = True  # its own page has its change history
     fields = [
         "name",
         "type",
@@ -43,6 +46,7 @@ class BuyerCapInline(admin.TabularInline):
     extra = 0
     fields = ["period", "max_leads", "max_spend"]
     verbose_name = "buyer-wide cap"
+    show_change_link = True
 
 
 class CampaignInline(admin.TabularInline):
@@ -54,7 +58,7 @@ class CampaignInline(admin.TabularInline):
 
 
 @admin.register(Buyer)
-class BuyerAdmin(admin.ModelAdmin):
+class BuyerAdmin(MintKeysMixin, HistoryAdmin):
     list_display = ["name", "slug", "is_active", "timezone", "return_window_days", "campaign_count"]
     list_filter = ["is_active", "timezone"]
     search_fields = ["name", "slug"]
@@ -69,15 +73,13 @@ class BuyerAdmin(admin.ModelAdmin):
     def campaign_count(self, obj: Any) -> int:
         return obj.n_campaigns
 
-    @admin.action(description="Create a buyer API key (shown once)")
-    def create_buyer_key(self, request: HttpRequest, queryset: QuerySet) -> None:
+    @admin.action(description="Create a buyer API key (shown once)", permissions=["mint_key"])
+    def create_buyer_key(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        keys = []
         for buyer in queryset:
-            _, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
-            self.message_user(
-                request,
-                f"New key for {buyer}: {raw} — copy it now, it will not be shown again.",
-                messages.WARNING,
-            )
+            key, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
+            keys.append((buyer, key, raw))
+        return self.show_new_keys(request, keys)
 
 
 class EndpointInline(admin.StackedInline):
@@ -89,6 +91,7 @@ class EndpointInline(admin.StackedInline):
     formset = EndpointFormSet
     extra = 0
     max_num = 2
+    show_change_link = True  # its own page has its change history with restore
     fields = [
         "kind",
         ("url", "test_url"),
@@ -141,6 +144,7 @@ class CampaignCapInline(admin.TabularInline):
     extra = 0
     fields = ["period", "max_leads", "max_spend", "used_now"]
     readonly_fields = ["used_now"]
+    show_change_link = True
 
     @admin.display(description="Used in the current window")
     def used_now(self, cap: Cap) -> str:
@@ -157,7 +161,7 @@ class CampaignCapInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(HistoryAdmin):
     form = CampaignForm
     list_display = [
         "__str__",
@@ -210,7 +214,8 @@ class CampaignAdmin(admin.ModelAdmin):
 
         console = path(
             "<path:object_id>/test-lead/",
-            self.admin_site.admin_view(view),
+            # Sending test leads to a buyer is operating the campaign.
+            permitted_view(self.admin_site, view, ["buyers.change_campaign"]),
             name="buyers_campaign_test_lead",
         )
         return [console, *super().get_urls()]
@@ -289,7 +294,7 @@ class CampaignAdmin(admin.ModelAdmin):
             return f"${obj.fixed_price}"
         return f"bid ≥ ${obj.min_bid}"
 
-    @admin.action(description="Resume paused campaigns")
+    @admin.action(description="Resume paused campaigns", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = services.resume_campaigns(queryset)
         self.message_user(request, f"Resumed {count} campaign(s).")
@@ -409,3 +414,81 @@ class MappingVersionAdmin(admin.ModelAdmin):
 def _pretty(version: MappingVersion) -> list[str]:
     document = {"mapping": version.mapping, "response": version.response}
     return json.dumps(document, indent=2, ensure_ascii=False).splitlines()
+
+
+class EndpointAdminForm(EndpointForm):
+    """An endpoint on its own page (its history, restore): the mapping is checked
+    against the campaign's vertical, as the campaign page's inline does."""
+
+    class Meta(EndpointForm.Meta):
+        fields = [
+            "url",
+            "test_url",
+            "method",
+            "format",
+            "timeout_ms",
+            "credential",
+            *EndpointForm.Meta.fields,
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        campaign = self.instance.campaign
+        mapping = cleaned.get("mapping")
+        if mapping is not None:
+            schema = services.schema_of(campaign.vertical)
+            problems = services.mapping_problems(mapping, schema, self.instance.kind)
+            problems += services.target_problems(mapping, cleaned.get("format", ""))
+            if problems:
+                self.add_error("mapping", "; ".join(str(p) for p in problems))
+        return cleaned
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(HistoryAdmin):
+    """Endpoints one by one: their change history with restore. They are made and edited
+    on their campaign's page."""
+
+    form = EndpointAdminForm
+    list_display = ["__str__", "kind", "url", "format", "timeout_ms"]
+    list_filter = ["kind", "format", "campaign__buyer"]
+    list_select_related = ["campaign"]
+    search_fields = ["campaign__slug", "url"]
+    readonly_fields = ["campaign", "kind"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        services.save_endpoint(obj, changed_by=request.user)
+
+
+@admin.register(Credential)
+class CredentialAdmin(HistoryAdmin):
+    """Buyers' credentials one by one: their change history (never the secret) with
+    restore. They are made on their buyer's page."""
+
+    form = CredentialForm
+    list_display = ["name", "buyer", "type"]
+    list_filter = ["type"]
+    list_select_related = ["buyer"]
+    search_fields = ["name", "buyer__name"]
+    readonly_fields = ["buyer"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Cap)
+class CapAdmin(HistoryAdmin):
+    """Caps one by one: their change history with restore. They are set on the
+    campaign's or buyer's page."""
+
+    list_display = ["__str__", "campaign", "buyer", "period", "max_leads", "max_spend"]
+    list_filter = ["period"]
+    list_select_related = ["campaign", "buyer"]
+    fields = ["campaign", "buyer", "period", "max_leads", "max_spend"]
+    readonly_fields = ["campaign", "buyer"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from plumbing.fields import STANDARD_FIELDS, FieldSpec, Stage
 
@@ -151,13 +150,12 @@ def record_mapping_version(endpoint: Endpoint, *, changed_by: Any = None) -> Map
 
 @transaction.atomic
 def resume_campaigns(campaigns: QuerySet[Campaign]) -> int:
-    """Clear the pause the exchange put on these campaigns; returns how many resumed."""
-    from exchange.config_cache import mark_config_changed
-
-    count = campaigns.exclude(paused_reason="").update(
-        paused_reason="", paused_at=None, updated_at=timezone.now()
-    )
-    if count:
-        # A queryset update sends no signal; tell the config cache directly.
-        mark_config_changed()
+    """Clear the pause the exchange put on these campaigns; returns how many resumed.
+    Each is saved on its own, so its change history records the resume."""
+    count = 0
+    for campaign in campaigns.exclude(paused_reason="").select_for_update(of=("self",)):
+        campaign.paused_reason = ""
+        campaign.paused_at = None
+        campaign.save(update_fields=["paused_reason", "paused_at", "updated_at"])
+        count += 1
     return count
