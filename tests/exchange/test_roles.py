@@ -199,7 +199,9 @@ def test_a_user_without_a_role_cannot_open_the_admin_lists(
     user = django_user_model.objects.create_user("nobody", "n@example.com", PASSWORD, is_staff=True)
     client = logged_in(client, user)
     assert client.get(CAMPAIGNS).status_code == 403
-    assert client.get(f"/admin/buyers/campaign/{world['campaign'].pk}/test-lead/").status_code == 403
+    assert (
+        client.get(f"/admin/buyers/campaign/{world['campaign'].pk}/test-lead/").status_code == 403
+    )
 
 
 def test_revealing_personal_data_needs_its_permission_and_is_recorded(
@@ -241,9 +243,11 @@ def test_sync_grants_a_permission_once_a_later_migration_creates_it() -> None:
     Permission.objects.create(codename="close_period", name="Close", content_type=content_type)
     sync_roles()
     assert finance.permissions.filter(codename="close_period").exists()
-    assert not Group.objects.get(name=ACCOUNT_MANAGERS).permissions.filter(
-        codename="close_period"
-    ).exists()
+    assert (
+        not Group.objects.get(name=ACCOUNT_MANAGERS)
+        .permissions.filter(codename="close_period")
+        .exists()
+    )
 
 
 def test_every_admin_action_declares_the_permissions_it_needs() -> None:
@@ -256,4 +260,3 @@ def test_every_admin_action_declares_the_permissions_it_needs() -> None:
             if not getattr(func, "allowed_permissions", None):
                 undeclared.append(f"{model.__name__}.{name}")
     assert undeclared == []
-
