@@ -47,7 +47,7 @@ def change_form_data(response: Any, **edits: Any) -> dict[str, Any]:
     """The data a change page would submit unchanged, with ``edits`` applied."""
     context = response.context
     data = _field_values(context["adminform"].form)
-    inlines = context["inline_admin_formsets"] if "inline_admin_formsets" in context else []
+    inlines = context.get("inline_admin_formsets", [])
     for inline in inlines:
         formset = inline.formset
         data.update(_field_values(formset.management_form))
