@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from plumbing.fields import STANDARD_FIELDS, FieldSpec, Stage
+from plumbing.fields import STANDARD_FIELDS, FieldSpec, Stage, vertical_schema
 
 from .choices import BodyFormat
 from .filters import validate_filters
@@ -30,9 +30,7 @@ Schema = Mapping[str, FieldSpec]
 
 def schema_of(vertical: Any) -> dict[str, FieldSpec]:
     """The field schema of a saved vertical: the standard fields plus its own."""
-    from exchange.config_cache import _vertical_schema
-
-    return _vertical_schema(vertical)
+    return vertical_schema(vertical.fields.all())
 
 
 def schema_from_fields(fields: list[Mapping[str, Any]]) -> dict[str, FieldSpec]:

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from buyers.admin import BuyerAdmin
 from plumbing.admin_views import MintKeysMixin
 from plumbing.history import HistoryAdmin
 
@@ -68,6 +69,20 @@ def _key_action(kind: str) -> Any:
 
     action.__name__ = f"create_{kind}_key"
     return action
+
+
+@admin.action(description="Create a buyer API key (shown once)", permissions=["mint_key"])
+def create_buyer_key(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    keys = []
+    for buyer in queryset:
+        key, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
+        keys.append((buyer, key, raw))
+    return modeladmin.show_new_keys(request, keys)
+
+
+# The exchange issues every API key, buyers' included, so it adds this action to the
+# buyer screen: buyers sit below the exchange and never import it.
+BuyerAdmin.actions = [*BuyerAdmin.actions, create_buyer_key]
 
 
 @admin.register(Publisher)

@@ -11,6 +11,8 @@ class ExchangeConfig(AppConfig):
     verbose_name = "Exchange"
 
     def ready(self) -> None:
+        # Here, not at the top: signal receivers import models, which load only once the
+        # app registry is ready.
         import plumbing.history  # noqa: F401  (attributes history rows to config imports)
 
         from . import signals  # noqa: F401  (config-cache invalidation)
