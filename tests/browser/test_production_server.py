@@ -48,7 +48,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: Any) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("production")
-    env = {k: v for k, v in os.environ.items() if k not in ("SWITCHYARD_TESTING", "DEBUG")}
+    harness = ("SWITCHYARD_TESTING", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in harness}
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "exchange.settings",

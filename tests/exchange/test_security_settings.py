@@ -29,7 +29,10 @@ PRODUCTION = {
 
 
 def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SWITCHYARD_TESTING")}
+    # As a server is started: without the test harness's variables (the browser tests
+    # set DJANGO_ALLOW_ASYNC_UNSAFE, which check --deploy rightly refuses).
+    harness = ("DEBUG", "SWITCHYARD_TESTING", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    base = {k: v for k, v in os.environ.items() if k not in harness}
     base.update(
         {
             "DJANGO_SETTINGS_MODULE": "exchange.settings",
@@ -43,7 +46,7 @@ def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
         env={**base, **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
 
 
