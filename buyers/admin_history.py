@@ -31,7 +31,7 @@ class EndpointAdminForm(EndpointForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data
         campaign = self.instance.campaign
         mapping = cleaned.get("mapping")
         if mapping is not None:

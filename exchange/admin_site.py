@@ -20,6 +20,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -43,7 +44,7 @@ def second_factor_required(user: Any) -> bool:
     return user.is_superuser or user.groups.filter(name=FINANCE).exists()
 
 
-def _throttle_key(username: str, request: HttpRequest | None) -> str:
+def _throttle_key(username: str, request: Any) -> str:
     address = client_ip(request) if request is not None else ""
     digest = base64.urlsafe_b64encode(f"{username.lower()}|{address}".encode()).decode()
     return f"admin-login-failures:{digest}"
@@ -110,10 +111,11 @@ class SecondFactorLoginView(LoginView):
     form_class = LoginForm
     template_name = "admin/login.html"
 
-    def form_valid(self, form: LoginForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
-        if form.device is not None:
-            otp_login(self.request, form.device)
+        device = getattr(form, "device", None)
+        if device is not None:
+            otp_login(self.request, device)
         return response
 
 
@@ -127,7 +129,7 @@ class SwitchyardAdminSite(admin.AdminSite):
     def second_factor_pending(self, request: HttpRequest) -> bool:
         """A signed-in staff user who still owes a second factor for this session."""
         user = request.user
-        if not (user.is_active and user.is_staff) or user.is_verified():  # type: ignore[union-attr]
+        if not (user.is_active and user.is_staff) or user.is_verified():  # type: ignore[attr-defined]
             return False
         return user_has_device(user) or second_factor_required(user)
 
@@ -159,9 +161,11 @@ class SwitchyardAdminSite(admin.AdminSite):
             context[REDIRECT_FIELD_NAME] = reverse("admin:index", current_app=self.name)
         context.update(extra_context or {})
         request.current_app = self.name
-        return SecondFactorLoginView.as_view(
+        view = SecondFactorLoginView.as_view(
             extra_context=context, template_name="admin/switchyard_login.html"
-        )(request)
+        )
+        response: Any = view(request)
+        return response
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         second_factor = path(
@@ -210,7 +214,7 @@ class SwitchyardAdminSite(admin.AdminSite):
             "title": "Two-factor authentication",
             "confirmed": confirmed,
             "required": second_factor_required(user),
-            "verified": user.is_verified(),  # type: ignore[union-attr]
+            "verified": user.is_verified(),  # type: ignore[attr-defined]
             "qr_svg": _qr_svg(device.config_url) if device else "",
             "secret": base64.b32encode(device.bin_key).decode() if device else "",
             "error": error,
