@@ -17,7 +17,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.signals import pre_create_historical_record
 
@@ -53,39 +52,11 @@ def _attribute(sender: Any, history_instance: Any, **kwargs: Any) -> None:
 
 pre_create_historical_record.connect(_attribute, dispatch_uid="switchyard-history-attribution")
 
-SHOWN_CHARS = 80
-
-
-def _short(value: Any) -> str:
-    text = "—" if value in (None, "") else str(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
-
 
 class HistoryAdmin(SimpleHistoryAdmin):
     """A config model's admin with its change history: each version's changed fields
-    (old → new) in the list, and restore for those who may change the object."""
-
-    history_list_display = ["changes"]
-
-    def changes(self, record: Any) -> str:
-        previous = record.prev_record
-        if record.history_type == "+" or previous is None:
-            return "created"
-        if record.history_type == "-":
-            return "deleted"
-        delta = record.diff_against(previous)
-        if not delta.changes:
-            return "no field changed"
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "",
-                "<li><strong>{}</strong>: {} → {}</li>",
-                ((c.field, _short(c.old), _short(c.new)) for c in delta.changes),
-            ),
-        )
-
-    changes.short_description = "What changed (from the version before)"  # type: ignore[attr-defined]
+    (old → new, templates/simple_history/object_history_list.html), and restore for
+    those who may change the object."""
 
     def history_form_view(
         self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None

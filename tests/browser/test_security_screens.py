@@ -54,3 +54,40 @@ def test_a_new_publisher_key_is_shown_once_on_its_own_page(
     page.goto("/admin/exchange/publisher/")
     assert raw not in page.content()
     assert_clean(page)
+
+
+def test_the_history_and_reveal_screens_work_under_the_csp(
+    page: Any, django_user_model: Any
+) -> None:
+    from exchange.models import Publisher
+    from leads.models import Lead
+    from tests.factories import make_campaign, make_vertical
+
+    vertical = make_vertical()
+    campaign = make_campaign(vertical, "summit-tx", ping_url="http://127.0.0.1:9/ping")
+    campaign.priority = 4
+    campaign.save()
+    lead = Lead.objects.create(
+        vertical=vertical,
+        publisher=Publisher.objects.create(slug="acme", name="Acme"),
+        status="sold",
+        pii={"email": "ann.lee@example.com"},
+    )
+    django_user_model.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    admin_login(page, "ops", PASSWORD)
+
+    page.goto(f"/admin/buyers/campaign/{campaign.pk}/change/")
+    page.wait_for_selector("#campaign_form")
+    page.goto(f"/admin/buyers/campaign/{campaign.pk}/history/")
+    assert "Priority: 0 → 4" in page.inner_text("#content-main").replace("\n", " ")
+    page.click("#change-history tbody tr:last-child a")
+    page.wait_for_selector("input[name=priority]")
+    assert page.input_value("input[name=priority]") == "0"
+
+    page.goto(f"/admin/leads/lead/{lead.pk}/change/")
+    page.click("text=Reveal personal data (recorded)")
+    page.fill("input[name=reason]", "checking the screen")
+    page.click("input[type=submit][value='Reveal personal data']")
+    page.wait_for_selector("#revealed-pii")
+    assert "ann.lee@example.com" in page.inner_text("#revealed-pii")
+    assert_clean(page)

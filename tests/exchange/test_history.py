@@ -69,7 +69,7 @@ def test_a_campaign_changed_in_the_admin_and_by_import_shows_both_and_restores(
     assert history.status_code == 200
     text = history.content.decode()
     assert "config import" in text and "alice" in text
-    assert "priority</strong>: 7 → 9" in text and "priority</strong>: 3 → 7" in text
+    assert "Priority</strong>: 7 → 9" in text and "Priority</strong>: 3 → 7" in text
 
     # Restore the first version: its form, as the history page shows it, saved.
     original = versions[-1]
