@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from exchange.auction import AuctionResult, LeadContext, run_auction
@@ -22,9 +22,11 @@ from plumbing.pii import email_hash, phone_hash, split_pii
 
 from .choices import LeadStatus
 from .delivery import answer_for, start_deliveries
-from .models import Lead, LeadEvent
+from .ledger import ZERO
+from .models import Lead
 from .pings import event_row, write_auction, write_calls
 from .screening import duplicate_buyers, is_global_duplicate, is_suppressed
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +107,8 @@ def post_lead(
 
     # The conditional UPDATE is the claim: of two identical posts only one moves the
     # lead out of 'pinged'; the other replays or waits.
-    claimed = Lead.objects.filter(pk=lead.pk, status=LeadStatus.PINGED).update(
-        status=LeadStatus.POSTING, posted_at=now, updated_at=now, **columns
-    )
-    if not claimed:
+    claimed = move_lead(lead, LeadStatus.POSTING, note="posted", at=now, posted_at=now, **columns)
+    if claimed is None:
         lead.refresh_from_db()
         if lead.result is not None:
             return 200, lead.result
@@ -116,21 +116,15 @@ def post_lead(
     lead.refresh_from_db()
     if refusal:
         return 200, finish_without_sale(lead, refusal)
-    ranked = list(lead.bids.filter(rank__isnull=False).order_by("rank"))
-    start_deliveries(lead, [(b.campaign_id, b.price, b) for b in ranked], skip_buyers, config)
+    ranked = lead.bids.filter(rank__isnull=False, price__isnull=False).order_by("rank")
+    offers = [(b.campaign_id, b.price, b) for b in ranked if b.price is not None]
+    start_deliveries(lead, offers, skip_buyers, config)
     return 200, answer_for(lead, mode=mode, config=config)
 
 
 def finish_without_sale(lead: Lead, reason: str) -> dict[str, Any]:
     answer = _refusal(lead, reason)
-    with transaction.atomic():
-        Lead.objects.filter(pk=lead.pk).update(
-            status=LeadStatus.REJECTED, reasons=[reason], result=answer
-        )
-        LeadEvent.objects.create(
-            lead=lead, from_status=lead.status, to_status=LeadStatus.REJECTED, note=reason
-        )
-    lead.status = LeadStatus.REJECTED
+    move_lead(lead, LeadStatus.REJECTED, note=reason, reasons=[reason], result=answer)
     return answer
 
 
@@ -188,6 +182,6 @@ def direct_post(
     write_calls(lead, auction, [event_row(lead, LeadStatus.POSTING, "direct post")])
     if not auction.best:
         return 200, finish_without_sale(lead, reasons[0] if reasons else "no_bids")
-    ranked = sorted((b for b in bids if b.rank), key=lambda b: b.rank)
-    start_deliveries(lead, [(b.campaign_id, b.price, b) for b in ranked], {}, config)
+    ranked = sorted((b for b in bids if b.rank and b.price is not None), key=lambda b: b.rank or 0)
+    start_deliveries(lead, [(b.campaign_id, b.price or ZERO, b) for b in ranked], {}, config)
     return 200, answer_for(lead, mode=mode, config=config)
