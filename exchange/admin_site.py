@@ -225,6 +225,40 @@ class SwitchyardAdminSite(admin.AdminSite):
         return response
 
 
+class SecondFactorMiddleware:
+    """Outside the admin too (reports, anything a session opens), a staff user who owes a
+    second factor gets only the set-up page, log-in and log-out. The publisher and buyer
+    API (key-authenticated) and static files are left alone before the session is read."""
+
+    OPEN_PREFIXES = ("/api/", "/static/", "/metrics")
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if not path.startswith(self.OPEN_PREFIXES):
+            site = admin.site
+            if (
+                isinstance(site, SwitchyardAdminSite)
+                and request.user.is_authenticated
+                and path not in _open_admin_paths(site)
+                and site.second_factor_pending(request)
+            ):
+                return HttpResponseRedirect(
+                    reverse("admin:second_factor", current_app=site.name)
+                    + f"?{REDIRECT_FIELD_NAME}={path}"
+                )
+        return self.get_response(request)
+
+
+def _open_admin_paths(site: SwitchyardAdminSite) -> set[str]:
+    return {
+        reverse(f"{site.name}:{name}", current_app=site.name)
+        for name in ("login", "logout", "second_factor", "jsi18n")
+    }
+
+
 def _qr_svg(text: str) -> str:
     """The QR code of ``text`` as inline SVG markup (no script, no style: CSP-safe)."""
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)

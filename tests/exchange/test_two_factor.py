@@ -85,6 +85,9 @@ def test_finance_must_use_a_second_factor_when_required_and_account_managers_nee
     member(django_user_model, "adam", ACCOUNT_MANAGERS)
     admin_log_in(client, "fiona", PASSWORD)
     assert client.get("/admin/leads/ledgerentry/")["Location"].startswith("/admin/two-factor/")
+    # Not only the admin: reports and any other page a session opens.
+    assert client.get("/reports/")["Location"].startswith("/admin/two-factor/")
+    assert client.get("/api/v1/health").status_code == 200  # the API is key-authenticated
     client.post("/admin/logout/")
     admin_log_in(client, "adam", PASSWORD)
     assert client.get("/admin/buyers/campaign/").status_code == 200
