@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# The demo is development: DEBUG on unless the caller says otherwise (off is the default).
+DEV := DEBUG=$${DEBUG:-true}
 
 .PHONY: install run demo-data test test-postgres bench lint format clean
 
@@ -16,11 +18,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo-data: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo
+	$(DEV) $(PY) manage.py migrate --noinput
+	$(DEV) $(PY) manage.py load_demo
 
 run: demo-data
-	$(PY) manage.py rundemo
+	$(DEV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(DEV) $(PY) manage.py rundemo
 
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile

@@ -11,8 +11,12 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from plumbing.admin_views import MintKeysMixin, permitted_view
+from plumbing.history import HistoryAdmin
+
 from . import (
     admin_endpoints,  # noqa: F401  (registers the endpoint screens; Django loads only admin)
+    admin_history,  # noqa: F401  (endpoints', credentials' and caps' own history pages)
     services,
 )
 from .caps import usage
@@ -31,6 +35,7 @@ class CredentialInline(admin.StackedInline):
     model = Credential
     form = CredentialForm
     extra = 0
+    show_change_link = True  # its own page has its change history
     fields = [
         "name",
         "type",
@@ -50,6 +55,7 @@ class BuyerCapInline(admin.TabularInline):
     extra = 0
     fields = ["period", "max_leads", "max_spend"]
     verbose_name = "buyer-wide cap"
+    show_change_link = True
 
 
 class CampaignInline(admin.TabularInline):
@@ -61,7 +67,7 @@ class CampaignInline(admin.TabularInline):
 
 
 @admin.register(Buyer)
-class BuyerAdmin(admin.ModelAdmin):
+class BuyerAdmin(MintKeysMixin, HistoryAdmin):
     list_display = ["name", "slug", "is_active", "timezone", "return_window_days", "campaign_count"]
     list_filter = ["is_active", "timezone"]
     search_fields = ["name", "slug"]
@@ -86,6 +92,7 @@ class EndpointInline(admin.StackedInline):
     formset = EndpointFormSet
     extra = 0
     max_num = 2
+    show_change_link = True  # its own page has its change history with restore
     fields = [
         "kind",
         ("url", "test_url"),
@@ -138,6 +145,7 @@ class CampaignCapInline(admin.TabularInline):
     extra = 0
     fields = ["period", "max_leads", "max_spend", "used_now"]
     readonly_fields = ["used_now"]
+    show_change_link = True
 
     @admin.display(description="Used in the current window")
     def used_now(self, cap: Cap) -> str:
@@ -152,7 +160,7 @@ class CampaignCapInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(HistoryAdmin):
     form = CampaignForm
     list_display = [
         "__str__",
@@ -203,7 +211,8 @@ class CampaignAdmin(admin.ModelAdmin):
 
         console = path(
             "<path:object_id>/test-lead/",
-            self.admin_site.admin_view(view),
+            # Sending test leads to a buyer is operating the campaign.
+            permitted_view(self.admin_site, view, ["buyers.change_campaign"]),
             name="buyers_campaign_test_lead",
         )
         return [console, *super().get_urls()]
@@ -281,7 +290,7 @@ class CampaignAdmin(admin.ModelAdmin):
             return f"${obj.fixed_price}"
         return f"bid ≥ ${obj.min_bid}"
 
-    @admin.action(description="Resume paused campaigns")
+    @admin.action(description="Resume paused campaigns", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = services.resume_campaigns(queryset)
         self.message_user(request, f"Resumed {count} campaign(s).")

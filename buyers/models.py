@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from plumbing.crypto import EncryptedTextField
 
@@ -52,6 +53,8 @@ class Buyer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["name"]
 
@@ -81,6 +84,9 @@ class Credential(models.Model):
     secret_env = models.CharField(
         max_length=100, blank=True, default="", help_text="Or: the environment variable holding it."
     )
+
+    # History without the secret: restoring a version keeps the current one.
+    history = HistoricalRecords(excluded_fields=["secret"])
 
     class Meta:
         ordering = ["buyer", "name"]
@@ -149,6 +155,8 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["buyer__name", "slug"]
 
@@ -194,6 +202,8 @@ class Endpoint(models.Model):
         ),
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["campaign", "kind"]
         constraints = [
@@ -238,6 +248,8 @@ class Cap(models.Model):
     period = models.CharField(max_length=8, choices=CapPeriod.choices)
     max_leads = models.PositiveIntegerField(null=True, blank=True)
     max_spend = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [

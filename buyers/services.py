@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from plumbing.fields import STANDARD_FIELDS, FieldSpec, Stage, vertical_schema
 
@@ -23,7 +22,6 @@ from .mapping import validate_mapping
 from .models import Campaign, Endpoint, MappingVersion
 from .response_rules import validate_response_rules
 from .schedule import validate_schedule
-from .signals import config_changed
 
 if TYPE_CHECKING:
     from exchange.models import Vertical  # a layer above: the type only
@@ -153,11 +151,12 @@ def record_mapping_version(endpoint: Endpoint, *, changed_by: Any = None) -> Map
 
 @transaction.atomic
 def resume_campaigns(campaigns: QuerySet[Campaign]) -> int:
-    """Clear the pause the exchange put on these campaigns; returns how many resumed."""
-    count = campaigns.exclude(paused_reason="").update(
-        paused_reason="", paused_at=None, updated_at=timezone.now()
-    )
-    if count:
-        # A queryset update sends no post_save: say so, for the config cache.
-        config_changed.send(sender=Campaign)
+    """Clear the pause the exchange put on these campaigns; returns how many resumed.
+    Each is saved on its own, so its change history records the resume."""
+    count = 0
+    for campaign in campaigns.exclude(paused_reason="").select_for_update(of=("self",)):
+        campaign.paused_reason = ""
+        campaign.paused_at = None
+        campaign.save(update_fields=["paused_reason", "paused_at", "updated_at"])
+        count += 1
     return count

@@ -6,9 +6,11 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from buyers.admin import BuyerAdmin
+from plumbing.admin_views import MintKeysMixin
+from plumbing.history import HistoryAdmin
 
 from .models import ApiKey, Publisher, Vertical, VerticalField
 from .services import create_api_key, revoke_api_keys, rotate_callback_secrets
@@ -17,10 +19,13 @@ admin.site.site_header = "Switchyard"
 admin.site.site_title = "Switchyard"
 admin.site.index_title = "Lead exchange"
 
+REVOKE_KEY_PERMISSION = "exchange.change_apikey"
+
 
 class VerticalFieldInline(admin.TabularInline):
     model = VerticalField
     extra = 0
+    show_change_link = True  # its own page has its change history
     fields = [
         "position",
         "name",
@@ -33,7 +38,7 @@ class VerticalFieldInline(admin.TabularInline):
 
 
 @admin.register(Vertical)
-class VerticalAdmin(admin.ModelAdmin):
+class VerticalAdmin(HistoryAdmin):
     list_display = ["name", "slug", "routing", "ping_ttl_seconds", "post_deadline_ms", "is_active"]
     list_filter = ["routing", "is_active"]
     search_fields = ["name", "slug"]
@@ -54,31 +59,25 @@ class ApiKeyInline(admin.TabularInline):
 
 
 def _key_action(kind: str) -> Any:
-    @admin.action(description=f"Create a {kind} API key (shown once)")
-    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    @admin.action(description=f"Create a {kind} API key (shown once)", permissions=["mint_key"])
+    def action(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        keys = []
         for publisher in queryset:
-            _, raw = create_api_key(kind=kind, name=f"{kind} key", publisher=publisher)
-            modeladmin.message_user(
-                request,
-                f"New {kind} key for {publisher}: {raw} — copy it now, it will not be shown again.",
-                messages.WARNING,
-            )
+            key, raw = create_api_key(kind=kind, name=f"{kind} key", publisher=publisher)
+            keys.append((publisher, key, raw))
+        return modeladmin.show_new_keys(request, keys)
 
     action.__name__ = f"create_{kind}_key"
     return action
 
 
-@admin.action(description="Create a buyer API key (shown once)")
-def create_buyer_key(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
-) -> None:
+@admin.action(description="Create a buyer API key (shown once)", permissions=["mint_key"])
+def create_buyer_key(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    keys = []
     for buyer in queryset:
-        _, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
-        modeladmin.message_user(
-            request,
-            f"New key for {buyer}: {raw} — copy it now, it will not be shown again.",
-            messages.WARNING,
-        )
+        key, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
+        keys.append((buyer, key, raw))
+    return modeladmin.show_new_keys(request, keys)
 
 
 # The exchange issues every API key, buyers' included, so it adds this action to the
@@ -87,7 +86,7 @@ BuyerAdmin.actions = [*BuyerAdmin.actions, create_buyer_key]
 
 
 @admin.register(Publisher)
-class PublisherAdmin(admin.ModelAdmin):
+class PublisherAdmin(MintKeysMixin, HistoryAdmin):
     list_display = [
         "name",
         "slug",
@@ -151,7 +150,7 @@ class PublisherAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(HistoryAdmin):
     list_display = ["prefix", "name", "kind", "publisher", "buyer", "created_at", "revoked_at"]
     list_filter = ["kind", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["publisher", "buyer"]
@@ -162,7 +161,35 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are made by the publisher/buyer actions, which show them once
 
-    @admin.action(description="Revoke the selected keys")
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVOKE_KEY_PERMISSION)
+
+    @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = revoke_api_keys(queryset)
         self.message_user(request, f"Revoked {count} key(s).")
+
+
+@admin.register(VerticalField)
+class VerticalFieldAdmin(HistoryAdmin):
+    """A vertical's fields one by one: their change history with restore. They are
+    edited on the vertical's page."""
+
+    list_display = ["__str__", "type", "stage", "required_at_ping", "required_at_post"]
+    list_filter = ["vertical", "type", "stage"]
+    list_select_related = ["vertical"]
+    search_fields = ["name", "vertical__slug"]
+    fields = [
+        "vertical",
+        "position",
+        "name",
+        "type",
+        "stage",
+        "required_at_ping",
+        "required_at_post",
+        "choices",
+    ]
+    readonly_fields = ["vertical"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

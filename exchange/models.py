@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from plumbing.crypto import EncryptedTextField
 from plumbing.fields import PII_FIELDS, FieldType, Stage
@@ -42,6 +43,8 @@ class Vertical(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["name"]
 
@@ -65,6 +68,8 @@ class VerticalField(models.Model):
         default=list, blank=True, help_text='For type "choice": the allowed values, as a list.'
     )
     position = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["vertical", "position", "name"]
@@ -130,6 +135,9 @@ class Publisher(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # History without the secret: a version shows who rotated it, never its value.
+    history = HistoricalRecords(excluded_fields=["callback_secret"])
+
     class Meta:
         ordering = ["name"]
 
@@ -171,6 +179,9 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiKeyQuerySet.as_manager()
+
+    # Keys' history (made, renamed, revoked) never holds the key's hash.
+    history = HistoricalRecords(excluded_fields=["key_hash"])
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,11 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from buyers.models import Buyer
 
-from .config_cache import mark_config_changed
 from .models import ApiKey, Publisher, new_callback_secret
 
 
@@ -37,10 +35,13 @@ def create_api_key(
 
 @transaction.atomic
 def revoke_api_keys(keys: Any) -> int:
-    count = keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-    if count:
-        # A queryset update sends no signal; tell the config cache directly.
-        mark_config_changed()
+    """Revoke the active keys among ``keys``; returns how many. Each is saved on its own
+    so its change history shows who revoked it and when."""
+    count = 0
+    for key in keys.filter(revoked_at__isnull=True).select_for_update(of=("self",)):
+        key.revoke()
+        key.save(update_fields=["revoked_at"])
+        count += 1
     return count
 
 

@@ -32,7 +32,9 @@ def _read(name: str, cast, default):
         raise ImproperlyConfigured(f"{name} is malformed: {exc}") from exc
 
 
-DEBUG = _read("DEBUG", bool, True)
+# Off unless set: a server started without configuration must not show tracebacks.
+# `make run` and the test settings turn it on for development.
+DEBUG = _read("DEBUG", bool, False)
 SECRET_KEY = _read("SECRET_KEY", str, "dev-insecure-switchyard-secret-key-change-me")
 if not DEBUG and SECRET_KEY.startswith("dev-insecure"):
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
@@ -40,7 +42,8 @@ ALLOWED_HOSTS = _read("ALLOWED_HOSTS", list, ["127.0.0.1", "localhost", "testser
 CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", list, [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with two-factor log-in and throttling (exchange/admin_site.py).
+    "exchange.apps.SwitchyardAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -50,6 +53,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "exchange",
     "buyers",
     "leads",
@@ -63,9 +69,20 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # A staff user who still owes a second factor sees only the set-up page.
+    "exchange.admin_site.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Change history rows name the admin user who made the change.
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
+
+if not DEBUG:
+    # The app serves its own static files outside DEBUG (runserver does in DEBUG):
+    # straight after the security headers, before sessions and the rest.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "exchange.urls"
 WSGI_APPLICATION = "exchange.wsgi.application"
@@ -123,7 +140,78 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "static"
+STATIC_ROOT = Path(_read("STATIC_ROOT", str, str(BASE_DIR / "static")))
+# Outside DEBUG the app serves its own static files (WhiteNoise), compressed and with
+# content hashes in their names so browsers may cache them for ever; this needs
+# `collectstatic` before the server starts (`make run` and the production steps do it).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# --- Security ---------------------------------------------------------------------------
+# Behind TLS set SECURE_SSL_REDIRECT and SECURE_HSTS_SECONDS (docs/security.md lists the
+# production values that make `manage.py check --deploy` clean). Cookies are Secure by
+# default outside DEBUG; a deployment on plain HTTP must say so explicitly.
+SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", bool, False)
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", int, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", bool, False)
+SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", bool, False)
+SESSION_COOKIE_SECURE = _read("SESSION_COOKIE_SECURE", bool, not DEBUG)
+CSRF_COOKIE_SECURE = _read("CSRF_COOKIE_SECURE", bool, not DEBUG)
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https when a proxy that always sets (and
+# never passes on) that header terminates TLS; empty: requests are what they are.
+_proxy_ssl_header = _read("SECURE_PROXY_SSL_HEADER", list, [])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2 or not _proxy_ssl_header[0].startswith("HTTP_"):
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER is malformed: give the META name and the value that "
+            "means HTTPS, e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header[0], _proxy_ssl_header[1])
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# Flash messages live in the session, never in a cookie of their own.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Content-Security-Policy on every response (django-csp): scripts, styles, fonts and
+# fetches from this site only, no inline script or style. Images may also be data: URLs,
+# which the admin's and Swagger UI's style sheets use for their icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Two-factor log-in to the admin (django-otp TOTP). "required": superusers and Finance
+# must have a confirmed authenticator to use the admin; "optional": nobody must, but
+# anyone who set one up enters its code at log-in. Required unless DEBUG.
+ADMIN_2FA = _read("ADMIN_2FA", str, "optional" if DEBUG else "required").strip().lower()
+if ADMIN_2FA not in ("required", "optional"):
+    raise ImproperlyConfigured("ADMIN_2FA is malformed: it must be 'required' or 'optional'")
+OTP_TOTP_ISSUER = _read("OTP_TOTP_ISSUER", str, "Switchyard")
+# Failed admin log-ins allowed per username and client address in the window.
+LOGIN_FAILURE_LIMIT = _read("LOGIN_FAILURE_LIMIT", int, 5)
+LOGIN_FAILURE_WINDOW_SECONDS = _read("LOGIN_FAILURE_WINDOW_SECONDS", int, 900)
+
+# Change history (django-simple-history): an admin can restore an older version.
+SIMPLE_HISTORY_REVERT_DISABLED = False
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 
 # Admin URL fields read "example.com" as https://example.com, Django 6's default. The
 # setting is transitional (Django warns once at start that it is): delete it on Django 6.
@@ -237,6 +325,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No validator badge: it would load an image from swagger.io, outside the CSP.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }

@@ -8,17 +8,20 @@ ledger services as the API.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from plumbing.admin_views import permitted_view, secret_page
 from plumbing.pii import mask_fields
 
 from .choices import DeliveryStatus, LeadStatus
@@ -31,11 +34,21 @@ from .models import (
     Lead,
     LeadEvent,
     LedgerEntry,
+    PiiReveal,
     PublisherCallback,
     Return,
     TransactionLog,
 )
 from .returns import ReturnRefused, record_return
+from .reveal import REVEAL_PERMISSION, reveal_pii
+
+
+class RevealForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        label="Why do you need to see it?",
+        help_text="Recorded with your name and the time, e.g. 'buyer dispute #4411'.",
+    )
 
 
 class ReadOnlyMixin:
@@ -174,6 +187,40 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     def replay(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
         self.replay_leads(request, list(queryset.filter(status=LeadStatus.FAILED)))
 
+    def get_urls(self) -> list[URLPattern]:
+        reveal = path(
+            "<path:object_id>/reveal/",
+            permitted_view(self.admin_site, self.reveal_view, [REVEAL_PERMISSION]),
+            name="leads_lead_reveal",
+        )
+        return [reveal, *super().get_urls()]
+
+    def reveal_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask why, record who/which lead/when, then show the personal data in clear
+        on a page no cache keeps."""
+        lead = Lead.objects.filter(pk=object_id).first() if _is_uuid(object_id) else None
+        if lead is None:
+            raise Http404("No such lead.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Personal data of lead {lead.pk}",
+            "opts": self.model._meta,
+            "original": lead,
+            "form": RevealForm(request.POST or None),
+            "pii": None,
+        }
+        if request.method == "POST" and context["form"].is_valid():
+            try:
+                pii, _ = reveal_pii(
+                    lead, user=request.user, reason=context["form"].cleaned_data["reason"]
+                )
+            except ValueError as exc:
+                context["form"].add_error(None, str(exc))
+            else:
+                context["pii"] = sorted(pii.items())
+                return secret_page(request, context, "admin/leads/lead/reveal.html")
+        return TemplateResponse(request, "admin/leads/lead/reveal.html", context)
+
     @admin.display(description="Lead fields")
     def lead_data(self, obj: Lead) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, default=str))
@@ -182,6 +229,7 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     def personal_data(self, obj: Lead) -> str:
         if obj.pii_erased_at:
             return "erased"
+        # Those with leads.reveal_pii get a "Reveal" button above (change_form.html).
         return format_html("<pre>{}</pre>", json.dumps(mask_fields(obj.pii), indent=2))
 
     @admin.display(description="Why each campaign was or was not pinged")
@@ -244,7 +292,7 @@ class DeliveryAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         failed = path(
             "failed/",
-            self.admin_site.admin_view(self.failed_view),
+            permitted_view(self.admin_site, self.failed_view, ["leads.view_delivery"]),
             name="leads_delivery_failed",
         )
         return [failed, *super().get_urls()]
@@ -418,3 +466,25 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Event")
     def event_status(self, obj: PublisherCallback) -> str:
         return obj.payload.get("status", "")
+
+
+@admin.register(PiiReveal)
+class PiiRevealAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every time someone saw a lead's personal data in clear: who, which lead, when, why."""
+
+    list_display = ["at", "user", "lead", "reason"]
+    list_filter = ["user"]
+    list_select_related = ["user"]
+    search_fields = ["=lead__id", "user__username", "reason"]
+    date_hierarchy = "at"
+    raw_id_fields = ["lead"]
+    fields = ["at", "user", "lead", "reason"]
+    readonly_fields = ["at", "user", "lead", "reason"]
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -82,6 +82,9 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Seeing a lead's personal data in clear is its own right, granted to named
+        # people (no role has it), and every use is recorded as a PiiReveal.
+        permissions = [("reveal_pii", "Can reveal a lead's personal data")]
         constraints = [
             models.UniqueConstraint(
                 fields=["publisher", "idempotency_key"],
@@ -373,3 +376,21 @@ class ClosedPeriod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} (closed)"
+
+
+class PiiReveal(models.Model):
+    """Who saw which lead's personal data in clear, when, and why they said they did."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="pii_reveals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pii_reveals"
+    )
+    reason = models.CharField(max_length=200)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "personal data reveal"
+
+    def __str__(self) -> str:
+        return f"{self.user} saw {self.lead_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,5 +1,5 @@
 """The test suite's settings: ``exchange.settings`` as users run it, read with
-``SWITCHYARD_TESTING`` set (fast password hashing; pings' call logs written at once
+``SWITCHYARD_TESTING`` and ``DEBUG`` set (fast password hashing; pings' call logs written at once
 rather than batched, and no background refresher, so a test reads what its request
 wrote as soon as the request returns).
 
@@ -14,6 +14,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("SWITCHYARD_TESTING", "1")
+# Development defaults (a local PII key, a dev SECRET_KEY, optional 2FA); the tests that
+# need production behaviour set it themselves.
+os.environ.setdefault("DEBUG", "true")
 PRODUCTION_LIKE = os.environ.get("SWITCHYARD_PRODUCTION_LIKE", "") not in ("", "0")
 if PRODUCTION_LIKE:
     os.environ.setdefault("REFRESH_IN_BACKGROUND", "1")

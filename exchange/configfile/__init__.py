@@ -8,8 +8,11 @@ what it changed. ``manage.py exchange_config`` is the command line for both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
+
+from plumbing.history import attributed
 
 from .apply import Applier
 from .changes import CHANGED, CREATED, DELETED, UNCHANGED, Change, summary
@@ -61,14 +64,19 @@ def export_config() -> ExportResult:
     return ExportResult(dump_yaml(document), warnings)
 
 
-def import_config(text: str, *, dry_run: bool = False) -> ImportResult:
+IMPORT_REASON = "config import"
+
+
+def import_config(text: str, *, dry_run: bool = False, user: Any = None) -> ImportResult:
     """Apply a config file; raises ``ConfigFileError`` (nothing saved) when it is refused.
 
-    With ``dry_run`` every change is made and reported, then rolled back.
+    With ``dry_run`` every change is made and reported, then rolled back. Every change
+    lands in the objects' history with the reason "config import" and ``user`` (the
+    person importing, when known) as who made it.
     """
     plan = parse_document(load_yaml(text))
-    applier = Applier()
-    with transaction.atomic():
+    applier = Applier(user=user)
+    with transaction.atomic(), attributed(user, IMPORT_REASON):
         changes = applier.apply(plan)
         if applier.problems:
             raise ConfigFileError(applier.problems)

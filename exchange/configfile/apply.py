@@ -36,7 +36,8 @@ from .sections import SECTIONS
 class Applier:
     """One import's writes; ``problems`` and ``warnings`` collect what it found."""
 
-    def __init__(self) -> None:
+    def __init__(self, user: Any = None) -> None:
+        self.user = user  # who imports: named in endpoints' mapping versions
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self._credentials: dict[int, dict[str, Credential]] = {}
@@ -196,10 +197,10 @@ class Applier:
         if endpoint is None:
             endpoint = Endpoint(campaign=campaign, kind=plan.kind, **values)
             change.status = CREATED
-            save_endpoint(endpoint)
+            save_endpoint(endpoint, changed_by=self.user)
         elif _assign_relation(endpoint, values, change):
             # Through the service, so a new mapping or response leaves a version behind.
-            save_endpoint(endpoint)
+            save_endpoint(endpoint, changed_by=self.user)
         changes.insert(0, change)
         return changes
 

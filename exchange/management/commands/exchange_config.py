@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from exchange.configfile import ConfigFileError, export_config, import_config
@@ -24,8 +25,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="import: report the changes, save nothing"
         )
+        parser.add_argument(
+            "--user",
+            default="",
+            help="import: the username recorded in the change history as who imported "
+            '(always with the reason "config import")',
+        )
 
     def handle(self, *args: Any, action: str, file: str | None, dry_run: bool, **opts: Any) -> None:
+        self.user = None
+        if opts.get("user"):
+            model = get_user_model()
+            self.user = model.objects.filter(**{model.USERNAME_FIELD: opts["user"]}).first()
+            if self.user is None:
+                raise CommandError(f"--user {opts['user']}: no such user")
         if action == "export":
             if dry_run:
                 raise CommandError("--dry-run only applies to import")
@@ -51,7 +64,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror}") from exc
         try:
-            result = import_config(text, dry_run=dry_run)
+            result = import_config(text, dry_run=dry_run, user=self.user)
         except ConfigFileError as exc:
             problems = "\n".join(f"  {p}" for p in exc.problems)
             raise CommandError(f"{file} was refused, nothing changed:\n{problems}") from exc
