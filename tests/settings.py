@@ -9,3 +9,6 @@ import os
 os.environ.setdefault("SWITCHYARD_TESTING", "1")
 
 from exchange.settings import *  # noqa: E402, F403
+
+# The simulated buyers of the suite listen on 127.0.0.1 (SPEC §4 outbound safety).
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
