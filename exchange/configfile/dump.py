@@ -172,6 +172,8 @@ def _publisher(publisher: Publisher) -> dict[str, Any]:
 
 def _buyer(buyer: Buyer, path: str, warnings: list[str]) -> dict[str, Any]:
     out = _plain(buyer, BUYER_KEYS)
+    if "allowed_ips" in out:
+        out["allowed_ips"] = FlowList(out["allowed_ips"])
     caps = [_cap(c) for c in buyer.caps.all()]
     if caps:
         out["caps"] = caps
