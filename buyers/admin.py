@@ -6,14 +6,12 @@ import difflib
 import json
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-
-from exchange.services import create_api_key
 
 from . import services
 from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
@@ -60,7 +58,7 @@ class BuyerAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [CampaignInline, CredentialInline, BuyerCapInline]
-    actions = ["create_buyer_key"]
+    actions: list[Any] = []  # the exchange adds "create a buyer API key" (exchange.admin)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_campaigns=Count("campaigns"))
@@ -68,16 +66,6 @@ class BuyerAdmin(admin.ModelAdmin):
     @admin.display(description="Campaigns", ordering="n_campaigns")
     def campaign_count(self, obj: Any) -> int:
         return obj.n_campaigns
-
-    @admin.action(description="Create a buyer API key (shown once)")
-    def create_buyer_key(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for buyer in queryset:
-            _, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
-            self.message_user(
-                request,
-                f"New key for {buyer}: {raw} — copy it now, it will not be shown again.",
-                messages.WARNING,
-            )
 
 
 class EndpointInline(admin.StackedInline):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from plumbing.pii import scrub_text
+
 from .auth import CredentialError, auth_headers, masked_headers, reauthorizer
 from .choices import BodyFormat, EndpointKind, Outcome
 from .formats import encode_body, form_pairs
@@ -99,8 +101,6 @@ def log_row(
     **fields: Any,
 ) -> dict[str, Any]:
     """The fields of a TransactionLog row for this call, personal data masked."""
-    from leads.pii import scrub_text
-
     request = prepared.request
     body = request.body.decode("utf-8", "replace") if request else ""
     return {

@@ -37,23 +37,14 @@ FAILURE_OUTCOMES = frozenset(
 )
 NOT_A_CALL = frozenset({Outcome.CIRCUIT_OPEN, Outcome.SIMULATED})
 
-DEFAULTS = {
-    "CIRCUIT_FAILURES": 5,
-    "CIRCUIT_FAILURE_RATIO": 0.5,
-    "CIRCUIT_MIN_CALLS": 20,
-    "CIRCUIT_WINDOW_SECONDS": 60,
-    "CIRCUIT_COOL_DOWN_SECONDS": 30,
-    "CIRCUIT_RATIO_CHECK_SECONDS": 1.0,
-    "CIRCUIT_STATE_SECONDS": 1.0,
-}
 # When this process last read each endpoint's failure ratio (monotonic seconds): a
 # buyer failing on every ping costs one ratio query per process per interval.
 _ratio_read_at: dict[int, float] = {}
 
 
 def limit(name: str) -> Any:
-    """A breaker setting from ``settings.SWITCHYARD``, or its default."""
-    return settings.SWITCHYARD.get(name, DEFAULTS[name])
+    """A breaker setting (``CIRCUIT_*`` in ``settings.SWITCHYARD``)."""
+    return settings.SWITCHYARD[name]
 
 
 # --- asking ----------------------------------------------------------------------------

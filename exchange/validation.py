@@ -13,8 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from leads.pii import normalize_phone
 from plumbing.fields import PII_FIELDS, FieldSpec, FieldType, Stage
+from plumbing.pii import normalize_phone
 
 US_STATES = frozenset(
     [

@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from plumbing.pii import mask_fields
+
 from .choices import DeliveryStatus, LeadStatus
 from .models import (
     Bid,
@@ -25,7 +27,6 @@ from .models import (
     Return,
     TransactionLog,
 )
-from .pii import mask_fields
 
 
 class ReadOnlyMixin:

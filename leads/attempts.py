@@ -20,13 +20,14 @@ from django.utils import timezone
 
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
 from buyers.choices import AuthType, Outcome
+from buyers.compiled import CampaignInfo
 from buyers.response_rules import Answer
 from buyers.transport import OutboundResponse, send
-from exchange.config_cache import CampaignInfo, Config
+from exchange.config_cache import Config
+from plumbing.pii import pii_values
 
 from .choices import DeliveryStatus, LeadStatus
 from .models import Delivery, Lead, LeadEvent, TransactionLog
-from .pii import pii_values
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from plumbing.pii import email_hash, normalize_phone, phone_hash
+
 from .models import Lead
-from .pii import email_hash, normalize_phone, phone_hash
 
 BATCH = 500
 

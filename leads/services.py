@@ -27,11 +27,11 @@ from exchange.auction import (
     start_auction,
 )
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, VerticalInfo
+from plumbing.pii import email_hash, phone_hash, split_pii
 from plumbing.rows import PendingInsert, insert_together
 
 from .choices import DeliveryStatus, LeadStatus
 from .models import Bid, Delivery, Lead, LeadEvent, TransactionLog
-from .pii import email_hash, phone_hash, split_pii
 
 log = logging.getLogger(__name__)
 

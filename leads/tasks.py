@@ -45,7 +45,7 @@ def send_publisher_callback(callback_id: str) -> str:
 @shared_task(ignore_result=True)
 def autopause_campaigns() -> int:
     """Pause campaigns whose pings break their timeout-rate or latency limits."""
-    from buyers.autopause import pause_unhealthy_campaigns
+    from leads.autopause import pause_unhealthy_campaigns
 
     return len(pause_unhealthy_campaigns())
 

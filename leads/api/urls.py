@@ -2,9 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import buyer, publisher
 
 urlpatterns = [
-    path("returns", views.ReturnsView.as_view(), name="api-returns"),
-    path("buyer/leads", views.BoughtLeadsView.as_view(), name="api-buyer-leads"),
+    # The publisher API.
+    path("ping", publisher.PingView.as_view(), name="api-ping"),
+    path("post", publisher.PostView.as_view(), name="api-post"),
+    path("leads", publisher.LeadsView.as_view(), name="api-leads"),
+    path("leads/<str:lead_id>", publisher.LeadDetailView.as_view(), name="api-lead-detail"),
+    # The buyer API.
+    path("returns", buyer.ReturnsView.as_view(), name="api-returns"),
+    path("buyer/leads", buyer.BoughtLeadsView.as_view(), name="api-buyer-leads"),
 ]
