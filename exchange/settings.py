@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Under /api/: a database or broker failure is a JSON 503, not a 500 (SPEC §3).
+    "exchange.api.errors.DependencyErrorMiddleware",
 ]
 
 ROOT_URLCONF = "exchange.urls"
@@ -293,6 +295,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.autopause_campaigns",
         "schedule": timedelta(seconds=60),
     },
+    # The net under cap reservations: counters recounted from sales (docs/security.md).
+    "reconcile-caps": {"task": "leads.tasks.reconcile_caps", "schedule": timedelta(minutes=5)},
     "purge-expired-pii": {"task": "leads.tasks.purge_expired_pii", "schedule": timedelta(days=1)},
 }
 

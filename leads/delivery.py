@@ -22,7 +22,7 @@ from django.utils import timezone
 from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
 
-from .attempts import OPEN, WALKING, attempt
+from .attempts import OPEN, WALKING, attempt, give_back_interrupted
 from .choices import DeliveryStatus, LeadStatus
 from .models import Delivery, Lead, LeadEvent
 
@@ -196,12 +196,14 @@ def _recover_interrupted(lead_id: Any) -> None:
     """Deliveries left 'sending' under an expired lease lost their sender mid-call.
 
     Whether the buyer got that post is unknown, so it is sent again with the same
-    Idempotency-Key (a retry), unless it was the last attempt allowed.
+    Idempotency-Key (a retry), unless it was the last attempt allowed. What the lost
+    attempt took from the caps is given back first: the retry takes its own.
     """
     sending = Delivery.objects.filter(lead_id=lead_id, status=DeliveryStatus.SENDING)
     rows = list(sending.values_list("pk", "attempts", "max_attempts"))
     if not rows:
         return
+    given = give_back_interrupted(sending)
     now = timezone.now()
     note = "attempt interrupted (worker lost)"
     retry = [pk for pk, attempts, most in rows if attempts < most]
@@ -209,7 +211,12 @@ def _recover_interrupted(lead_id: Any) -> None:
         status=DeliveryStatus.RETRY, next_attempt_at=now, reason=note, updated_at=now
     )
     sending.update(status=DeliveryStatus.FAILED, next_attempt_at=None, reason=note, updated_at=now)
-    log.warning("lead %s: %d interrupted delivery attempt(s) recovered", lead_id, len(rows))
+    log.warning(
+        "lead %s: %d interrupted delivery attempt(s) recovered, %d cap reservation(s) given back",
+        lead_id,
+        len(rows),
+        given,
+    )
 
 
 def _park(lead: Lead, note: str, when: datetime | None = None) -> None:

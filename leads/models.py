@@ -152,6 +152,12 @@ class Delivery(models.Model):
     max_attempts = models.PositiveIntegerField(default=5)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    reservation = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="What the attempt in flight took from the caps; given back if it dies.",
+    )
     last_outcome = models.CharField(max_length=16, blank=True, default="")
     buyer_reference = models.CharField(max_length=200, blank=True, default="")
     reason = models.CharField(max_length=200, blank=True, default="")
