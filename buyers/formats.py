@@ -18,9 +18,13 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+<<<<<<< HEAD
 from plumbing.safe_xml import UnsafeXml, parse_xml
 
 from .mapping import text_of
+=======
+from .transforms import text_of
+>>>>>>> main
 
 JSON_TYPE = "application/json"
 XML_TYPE = "application/xml"

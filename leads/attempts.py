@@ -18,9 +18,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from buyers.auth import forget_oauth2_token
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
 from buyers.caps import Reservation, release, reserve
 from buyers.choices import AuthType, Outcome
+from buyers.circuits import allows, probe_at, record_outcome
 from buyers.compiled import CampaignInfo
 from buyers.response_rules import Answer
 from buyers.transport import OutboundResponse, send
@@ -28,8 +30,11 @@ from exchange.config_cache import Config
 from plumbing.dependencies import retrying_write
 from plumbing.pii import pii_values
 
+from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
-from .models import Delivery, Lead, LeadEvent, TransactionLog
+from .ledger import money, record_sale
+from .models import Delivery, Lead, TransactionLog
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,6 @@ def _backoff(campaign: CampaignInfo | None, attempt_number: int) -> float:
 
 def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | None = None) -> str:
     """One claimed attempt at one delivery; returns the outcome class."""
-    from buyers.circuits import allows, probe_at, record_outcome
 
     now = timezone.now()
     claimed = Delivery.objects.filter(pk=delivery.pk, status__in=OPEN).update(
@@ -177,7 +181,6 @@ def _post(
     cred = endpoint.credential
     if response.status == 401 and cred is not None and cred.type == AuthType.OAUTH2:
         # The token may have been revoked early: fetch a new one, once.
-        from buyers.auth import forget_oauth2_token
 
         forget_oauth2_token(cred)
         prepared = prepare_call(
@@ -252,17 +255,18 @@ def _sell(
     lead: Lead, delivery: Delivery, campaign: CampaignInfo, answer: Answer, config: Config
 ) -> bool:
     """Mark the lead sold to this delivery's campaign, with its ledger row and callback."""
-    from .callbacks import queue_callback
-    from .ledger import record_sale
-    from .services import money
 
     publisher = config.publishers[lead.publisher_id]
     payout = publisher.payout_for(delivery.price)
     now = timezone.now()
     result = {"lead_id": str(lead.id), "status": "sold", "price": money(payout)}
     with transaction.atomic():
-        sold = Lead.objects.filter(pk=lead.pk, status__in=WALKING).update(
-            status=LeadStatus.SOLD,
+        event = move_lead(
+            lead,
+            LeadStatus.SOLD,
+            from_statuses=WALKING,
+            note=f"sold at {money(payout)}",
+            at=now,
             sold_campaign_id=campaign.id,
             price=delivery.price,
             payout=payout,
@@ -278,7 +282,7 @@ def _sell(
             next_attempt_at=None,
             updated_at=now,
         )
-        if not sold:
+        if event is None:
             # Only the lease holder sells, so this means a lease outlived its holder.
             log.error(
                 "lead %s accepted by campaign %s but no longer sellable", lead.pk, campaign.slug
@@ -286,12 +290,6 @@ def _sell(
             return False
         lead.deliveries.filter(status__in=OPEN).update(
             status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
-        )
-        event = LeadEvent.objects.create(
-            lead=lead,
-            from_status=lead.status,
-            to_status=LeadStatus.SOLD,
-            note=f"sold at {money(payout)}",
         )
         lead.refresh_from_db()
         if not lead.is_test:

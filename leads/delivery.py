@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from celery import shared_task
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,8 +24,12 @@ from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
 
 from .attempts import OPEN, WALKING, attempt, give_back_interrupted
+from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
-from .models import Delivery, Lead, LeadEvent
+from .ledger import money
+from .models import Delivery, Lead
+from .queue import enqueue_after_commit
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,6 @@ def answer_for(lead: Lead, *, mode: str, config: Config) -> dict[str, Any]:
 
 
 def publisher_answer(lead: Lead) -> dict[str, Any]:
-    from .services import money
 
     if lead.status == LeadStatus.SOLD:
         return {"lead_id": str(lead.id), "status": "sold", "price": money(lead.payout)}
@@ -221,23 +225,13 @@ def _recover_interrupted(lead_id: Any) -> None:
 
 def _park(lead: Lead, note: str, when: datetime | None = None) -> None:
     """Leave the lead to the workers: status pending, a task scheduled after commit."""
-    from .tasks import schedule_lead
-
     with transaction.atomic():
         if lead.status == LeadStatus.POSTING:
-            Lead.objects.filter(pk=lead.pk).update(
-                status=LeadStatus.PENDING, result=None, reasons=[]
-            )
-            LeadEvent.objects.create(
-                lead=lead, from_status=lead.status, to_status=LeadStatus.PENDING, note=note
-            )
-            lead.status = LeadStatus.PENDING
+            move_lead(lead, LeadStatus.PENDING, note=note, result=None, reasons=[])
         schedule_lead(lead.pk, when)
 
 
 def _finish_unsold(lead: Lead) -> str:
-    from .callbacks import queue_callback
-
     failed = lead.deliveries.filter(status=DeliveryStatus.FAILED).exists()
     skipped_only = not lead.deliveries.exclude(status=DeliveryStatus.SKIPPED).exists()
     status = LeadStatus.FAILED if failed else LeadStatus.REJECTED
@@ -247,16 +241,9 @@ def _finish_unsold(lead: Lead) -> str:
     else:
         reason = "delivery_failed" if failed else "all_buyers_rejected"
     answer = {"lead_id": str(lead.id), "status": "rejected", "reasons": [reason]}
-    lead.check_transition(status)
     with transaction.atomic():
-        moved = Lead.objects.filter(pk=lead.pk, status=lead.status).update(
-            status=status, reasons=[reason], result=answer
-        )
-        if moved:
-            event = LeadEvent.objects.create(
-                lead=lead, from_status=lead.status, to_status=status, note=reason
-            )
-            lead.status, lead.reasons = status, [reason]
+        event = move_lead(lead, status, note=reason, reasons=[reason], result=answer)
+        if event is not None:
             queue_callback(lead, event)
     return status
 
@@ -270,14 +257,18 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
     Returns False when the lead is not failed (already replayed, or sold since), so
     a double click replays once. Deliveries are re-sent with the same Idempotency-Key.
     """
-    from .tasks import schedule_lead
-
     now = timezone.now()
     with transaction.atomic():
-        moved = Lead.objects.filter(pk=lead.pk, status=LeadStatus.FAILED).update(
-            status=LeadStatus.PENDING, result=None, reasons=[]
+        moved = move_lead(
+            lead,
+            LeadStatus.PENDING,
+            from_statuses=[LeadStatus.FAILED],
+            note=f"replayed by {by}",
+            at=now,
+            result=None,
+            reasons=[],
         )
-        if not moved:
+        if moved is None:
             return False
         lead.deliveries.filter(status=DeliveryStatus.FAILED).update(
             status=DeliveryStatus.QUEUED,
@@ -286,12 +277,21 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
             reason=f"replayed by {by}"[:200],
             updated_at=now,
         )
-        LeadEvent.objects.create(
-            lead=lead,
-            from_status=LeadStatus.FAILED,
-            to_status=LeadStatus.PENDING,
-            note=f"replayed by {by}"[:200],
-        )
         schedule_lead(lead.pk)
-    lead.status = LeadStatus.PENDING
     return True
+
+
+# --- the task -------------------------------------------------------------------------------
+
+
+@shared_task(
+    name="leads.tasks.deliver_lead", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def deliver_lead(lead_id: str) -> str:
+    """Move one lead down its waterfall as far as it can go now (``leads.tasks`` lists it)."""
+    return advance(lead_id)
+
+
+def schedule_lead(lead_id: Any, when: datetime | None = None) -> None:
+    """Enqueue ``deliver_lead`` after commit (the sweeper covers a broker outage)."""
+    enqueue_after_commit(deliver_lead, str(lead_id), when)

@@ -12,7 +12,6 @@ from django.utils import timezone
 from plumbing.crypto import EncryptedJSONField
 
 from .choices import (
-    LEAD_TRANSITIONS,
     DeliveryStatus,
     LeadStatus,
     LedgerKind,
@@ -93,10 +92,6 @@ class Lead(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
-
-    def check_transition(self, new_status: str) -> None:
-        if new_status not in LEAD_TRANSITIONS[self.status]:
-            raise IllegalTransition(f"lead {self.id}: {self.status} -> {new_status}")
 
 
 class LeadEvent(models.Model):

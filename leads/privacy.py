@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from buyers.models import Credential
 from plumbing.pii import email_hash, normalize_phone, phone_hash
 
 from .models import Lead
@@ -23,8 +24,6 @@ def rotate_pii_keys() -> int:
     """Re-encrypt every lead's PII and every credential secret under the newest key in
     PII_KEYS; returns how many values were rewritten. Run after putting a new key
     first in PII_KEYS; the old key can be removed once this has finished."""
-    from buyers.models import Credential
-
     count = 0
     # Reading decrypts with whichever key matches; writing encrypts with the newest.
     for lead in Lead.objects.exclude(pii="").only("id", "pii").iterator(chunk_size=BATCH):

@@ -20,7 +20,8 @@ from buyers.models import Buyer
 
 from .choices import LeadStatus, LedgerKind, ReturnReason
 from .ledger import reverse_sale
-from .models import Lead, LeadEvent, LedgerEntry, Return
+from .models import IllegalTransition, Lead, LedgerEntry, Return
+from .transitions import move_lead
 
 
 class ReturnRefused(Exception):
@@ -70,16 +71,9 @@ def record_return(
             created_at=now,
         )
         reverse_sale(locked, reason=f"return: {reason}", user=user, at=now)
-        locked.check_transition(LeadStatus.RETURNED)
-        Lead.objects.filter(pk=locked.pk).update(status=LeadStatus.RETURNED, updated_at=now)
-        LeadEvent.objects.create(
-            lead=locked,
-            from_status=locked.status,
-            to_status=LeadStatus.RETURNED,
-            note=f"returned: {reason}",
-            at=now,
-        )
-    lead.status = LeadStatus.RETURNED
+        if move_lead(locked, LeadStatus.RETURNED, note=f"returned: {reason}", at=now) is None:
+            raise IllegalTransition(f"lead {locked.pk} changed while locked")
+    lead.refresh_from_db(fields=["status", "updated_at"])
     return record
 
 

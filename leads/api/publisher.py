@@ -2,7 +2,7 @@
 
 Request checks shared by every API (key, body, rate limit, errors) live in
 ``exchange.api``; these views read the lead fields against the vertical's schema and
-hand the lead to ``leads.services``.
+hand the lead to ``leads.pings`` and ``leads.services``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from exchange.api.serializers import ErrorBody
 from exchange.config_cache import VerticalInfo
 from exchange.validation import validate_lead
 from leads.choices import LeadStatus
+from leads.ledger import money
 from leads.models import Lead
-from leads.services import LeadError, direct_post, money, ping_answer, post_lead, record_ping
+from leads.pings import ping_answer, record_ping
+from leads.services import LeadError, direct_post, post_lead
 from plumbing.fields import Stage
 
 from . import serializers as s
