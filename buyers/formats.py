@@ -18,13 +18,9 @@ from xml.sax.saxutils import escape
 
 import orjson
 
-<<<<<<< HEAD
 from plumbing.safe_xml import UnsafeXml, parse_xml
 
-from .mapping import text_of
-=======
 from .transforms import text_of
->>>>>>> main
 
 JSON_TYPE = "application/json"
 XML_TYPE = "application/xml"

@@ -275,7 +275,6 @@ def _sell(
             reasons=[],
         )
         Delivery.objects.filter(pk=delivery.pk).update(
-            reservation=None,  # the sale keeps what was taken from the caps
             status=DeliveryStatus.ACCEPTED,
             last_outcome=answer.outcome,
             buyer_reference=answer.reference[:200],
@@ -288,6 +287,8 @@ def _sell(
                 "lead %s accepted by campaign %s but no longer sellable", lead.pk, campaign.slug
             )
             return False
+        # Sold: what was taken from the caps stays taken, and is no longer in flight.
+        Delivery.objects.filter(pk=delivery.pk).update(reservation=None)
         lead.deliveries.filter(status__in=OPEN).update(
             status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
         )
