@@ -33,6 +33,8 @@ def _in_flight() -> dict[tuple[int, datetime], tuple[int, Decimal]]:
     for data in Delivery.objects.filter(reservation__isnull=False).values_list(
         "reservation", flat=True
     ):
+        if not data:
+            continue
         reservation = Reservation.from_json(data)
         for taken in reservation.taken:
             leads, spend = held[taken]
@@ -45,7 +47,9 @@ def reconcile_cap_counters(now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     corrected = []
     for cap in Cap.objects.select_related("buyer", "campaign__buyer").order_by("pk"):
-        owner = cap.buyer if cap.buyer_id else cap.campaign.buyer
+        owner = cap.buyer or (cap.campaign.buyer if cap.campaign else None)
+        if owner is None:  # a cap has a campaign or a buyer (a check constraint)
+            continue
         window = window_start(cap.period, owner.timezone, now)
         with transaction.atomic():
             # Holding the counter row keeps attempts from moving it while it is recounted;
@@ -58,7 +62,7 @@ def reconcile_cap_counters(now: datetime | None = None) -> list[str]:
             if cap.campaign_id:
                 sales = sales.filter(sold_campaign_id=cap.campaign_id)
             else:
-                sales = sales.filter(sold_campaign__buyer_id=cap.buyer_id)
+                sales = sales.filter(sold_campaign__buyer_id=owner.pk)
             sold = sales.aggregate(leads=Count("pk"), spend=Sum("price"))
             leads = sold["leads"] + held_leads
             spend = ((sold["spend"] or Decimal(0)) + held_spend).quantize(Decimal("0.0001"))

@@ -25,10 +25,13 @@ def parse_xml(body: bytes) -> ET.Element:
     """The root element of ``body``; ``UnsafeXml`` for a DTD or entities, ``ValueError``
     (with the parser's message) for what is not XML."""
     checker = expat.ParserCreate()
-    checker.StartDoctypeDeclHandler = _refuse
-    checker.EntityDeclHandler = _refuse
-    checker.UnparsedEntityDeclHandler = _refuse
-    checker.ExternalEntityRefHandler = _refuse
+    for handler in (
+        "StartDoctypeDeclHandler",
+        "EntityDeclHandler",
+        "UnparsedEntityDeclHandler",
+        "ExternalEntityRefHandler",
+    ):
+        setattr(checker, handler, _refuse)
     try:
         checker.Parse(body, True)
     except expat.ExpatError as exc:
