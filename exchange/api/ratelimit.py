@@ -11,7 +11,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 
 def hit(key_id: int, limit: tuple[int, int]) -> int:
@@ -65,8 +65,6 @@ def ensure_shared_cache() -> None:
         ]
     except DatabaseError:
         return
-    finally:
-        connections.close_all()  # opened before the server forks its workers
     if limited:
         raise ImproperlyConfigured(
             f"Rate limits are set (e.g. for {', '.join(limited)}) but CACHE_URL is a "
