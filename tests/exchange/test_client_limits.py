@@ -128,3 +128,38 @@ def test_production_refuses_to_start_with_rate_limits_counted_per_process(settin
     settings.DEBUG = True
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     ensure_shared_cache()  # development: one process, and a warning in the docs
+
+
+def test_an_account_manager_sets_a_buyers_limits_in_the_admin(
+    client: Any, django_user_model: Any, api: Any
+) -> None:
+    client.force_login(django_user_model.objects.create_superuser("al", "al@x.test", "pw"))
+    buyer = Buyer.objects.create(slug="summit", name="Summit")
+    key = create_api_key(kind="buyer", buyer=buyer)[1]
+    form = {
+        "slug": "summit",
+        "name": "Summit",
+        "is_active": "on",
+        "timezone": "UTC",
+        "return_window_days": 7,
+        "max_return_percent": "20.00",
+        "rate_limit": "1/min",
+        **{
+            f"{prefix}-{field}": 0
+            for prefix in ("campaigns", "credentials", "caps")
+            for field in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")
+        },
+    }
+
+    refused = client.post(
+        f"/admin/buyers/buyer/{buyer.pk}/change/", {**form, "allowed_ips": '["10.0.0.0/33"]'}
+    )
+    saved = client.post(
+        f"/admin/buyers/buyer/{buyer.pk}/change/", {**form, "allowed_ips": '["10.0.0.0/8"]'}
+    )
+
+    assert "is not an IP range" in refused.content.decode()
+    assert saved.status_code == 302
+    assert bought(api, key, ip="127.0.0.1").status_code == 403
+    assert bought(api, key, ip="10.0.0.1").status_code == 200
+    assert bought(api, key, ip="10.0.0.1").status_code == 429
