@@ -199,7 +199,3 @@ def validate_lead(
         if required and name not in clean and f"lead.{name}" not in errors:
             errors[f"lead.{name}"] = ["this field is required"]
     return clean, errors
-
-
-def contains_pii(lead: Any) -> bool:
-    return isinstance(lead, Mapping) and any(k in PII_FIELDS for k in lead)

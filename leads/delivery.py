@@ -23,11 +23,12 @@ from django.utils import timezone
 from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
 
-from .attempts import OPEN, WALKING, attempt, give_back_interrupted
+from .attempts import WALKING, attempt, give_back_interrupted
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money
 from .models import Delivery, Lead
+from .outbox import OPEN, recover_interrupted
 from .queue import enqueue_after_commit
 from .transitions import move_lead
 
@@ -203,24 +204,17 @@ def _recover_interrupted(lead_id: Any) -> None:
     Idempotency-Key (a retry), unless it was the last attempt allowed. What the lost
     attempt took from the caps is given back first: the retry takes its own.
     """
-    sending = Delivery.objects.filter(lead_id=lead_id, status=DeliveryStatus.SENDING)
-    rows = list(sending.values_list("pk", "attempts", "max_attempts"))
-    if not rows:
-        return
-    given = give_back_interrupted(sending)
-    now = timezone.now()
-    note = "attempt interrupted (worker lost)"
-    retry = [pk for pk, attempts, most in rows if attempts < most]
-    sending.filter(pk__in=retry).update(
-        status=DeliveryStatus.RETRY, next_attempt_at=now, reason=note, updated_at=now
-    )
-    sending.update(status=DeliveryStatus.FAILED, next_attempt_at=None, reason=note, updated_at=now)
-    log.warning(
-        "lead %s: %d interrupted delivery attempt(s) recovered, %d cap reservation(s) given back",
-        lead_id,
-        len(rows),
-        given,
-    )
+    deliveries = Delivery.objects.filter(lead_id=lead_id)
+    given = give_back_interrupted(deliveries.filter(status=DeliveryStatus.SENDING))
+    recovered = recover_interrupted(deliveries)
+    if recovered:
+        log.warning(
+            "lead %s: %d interrupted delivery attempt(s) recovered, %d cap reservation(s) "
+            "given back",
+            lead_id,
+            recovered,
+            given,
+        )
 
 
 def _park(lead: Lead, note: str, when: datetime | None = None) -> None:

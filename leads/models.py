@@ -12,12 +12,12 @@ from django.utils import timezone
 from plumbing.crypto import EncryptedJSONField
 
 from .choices import (
-    DeliveryStatus,
     LeadStatus,
     LedgerKind,
     LogKind,
     ReturnReason,
 )
+from .outbox import Outbox
 
 
 class IllegalTransition(Exception):
@@ -131,33 +131,22 @@ class Bid(models.Model):
         return f"{self.campaign_id}: {self.outcome} {self.price or ''}".strip()
 
 
-class Delivery(models.Model):
-    """Posting a lead to one campaign: a row with a status, claimed by a conditional
-    UPDATE before every attempt, so duplicate tasks and sweepers are harmless."""
+class Delivery(Outbox):
+    """Posting a lead to one campaign: an outbox row (``leads.outbox``), claimed by a
+    conditional UPDATE before every attempt, so duplicate tasks and sweepers are harmless."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
     campaign = models.ForeignKey("buyers.Campaign", on_delete=models.PROTECT, related_name="+")
     bid = models.ForeignKey(Bid, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rank = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=12, decimal_places=4)
-    status = models.CharField(
-        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=5)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     reservation = models.JSONField(
         null=True,
         blank=True,
         editable=False,
         help_text="What the attempt in flight took from the caps; given back if it dies.",
     )
-    last_outcome = models.CharField(max_length=16, blank=True, default="")
     buyer_reference = models.CharField(max_length=200, blank=True, default="")
-    reason = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["lead", "rank"]
@@ -175,11 +164,11 @@ class Delivery(models.Model):
         return f"{self.lead_id}:{self.campaign_id}"
 
 
-class PublisherCallback(models.Model):
+class PublisherCallback(Outbox):
     """A signed status event owed to the publisher's callback URL, one per status change
-    (``event``). Like a delivery it is a row with a status, claimed by a conditional
-    UPDATE before every attempt, so retries, duplicate tasks and the sweeper never
-    send it twice at once and never lose it."""
+    (``event``). Like a delivery it is an outbox row (``leads.outbox``), claimed by a
+    conditional UPDATE before every attempt, so retries, duplicate tasks and the sweeper
+    never send it twice at once and never lose it."""
 
     event = models.OneToOneField(LeadEvent, on_delete=models.CASCADE, related_name="callback")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="callbacks")
@@ -187,17 +176,6 @@ class PublisherCallback(models.Model):
         "exchange.Publisher", on_delete=models.CASCADE, related_name="callbacks"
     )
     payload = models.JSONField(help_text="The event as sent; signed as compact JSON.")
-    status = models.CharField(
-        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=5)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    last_outcome = models.CharField(max_length=16, blank=True, default="")
-    reason = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -80,7 +80,7 @@ def record_return(
 def _check(lead: Lead, buyer: Buyer, now: datetime) -> None:
     """Raise ``ReturnRefused`` unless ``buyer`` may return ``lead`` at ``now``."""
     sold = lead.status in (LeadStatus.SOLD, LeadStatus.RETURNED)
-    if not sold or lead.sold_campaign_id is None or lead.sold_at is None:
+    if not sold or lead.sold_campaign is None or lead.sold_at is None:
         raise ReturnRefused("not_sold", "This lead was not sold, so it cannot be returned.")
     if lead.sold_campaign.buyer_id != buyer.pk:
         raise ReturnRefused("not_your_lead", "This lead was not sold to you.")
@@ -110,7 +110,7 @@ def _check_return_rate(lead: Lead, buyer: Buyer, now: datetime) -> None:
     purchases = LedgerEntry.objects.filter(
         buyer=buyer, kind=LedgerKind.SALE, created_at__gte=month, created_at__lte=now
     ).count()
-    if lead.sold_at < month:
+    if lead.sold_at is not None and lead.sold_at < month:
         purchases += 1
     allowed = (buyer.max_return_percent * purchases / 100).to_integral_value(ROUND_CEILING)
     returned = Return.objects.filter(buyer=buyer, created_at__gte=month, created_at__lte=now)

@@ -49,4 +49,4 @@ def duplicate_buyers(
         .filter(is_test=False, sold_at__gte=since, sold_campaign__buyer_id__in=list(windows))
         .values_list("sold_campaign__buyer_id", "sold_at")
     )
-    return {b for b, sold_at in rows if sold_at >= now - timedelta(days=windows[b])}
+    return {b for b, sold_at in rows if sold_at and sold_at >= now - timedelta(days=windows[b])}

@@ -22,6 +22,7 @@ from plumbing.pii import email_hash, phone_hash, split_pii
 
 from .choices import LeadStatus
 from .delivery import answer_for, start_deliveries
+from .ledger import ZERO
 from .models import Lead
 from .pings import event_row, write_auction, write_calls
 from .screening import duplicate_buyers, is_global_duplicate, is_suppressed
@@ -115,8 +116,9 @@ def post_lead(
     lead.refresh_from_db()
     if refusal:
         return 200, finish_without_sale(lead, refusal)
-    ranked = list(lead.bids.filter(rank__isnull=False).order_by("rank"))
-    start_deliveries(lead, [(b.campaign_id, b.price, b) for b in ranked], skip_buyers, config)
+    ranked = lead.bids.filter(rank__isnull=False, price__isnull=False).order_by("rank")
+    offers = [(b.campaign_id, b.price, b) for b in ranked if b.price is not None]
+    start_deliveries(lead, offers, skip_buyers, config)
     return 200, answer_for(lead, mode=mode, config=config)
 
 
@@ -180,6 +182,6 @@ def direct_post(
     write_calls(lead, auction, [event_row(lead, LeadStatus.POSTING, "direct post")])
     if not auction.best:
         return 200, finish_without_sale(lead, reasons[0] if reasons else "no_bids")
-    ranked = sorted((b for b in bids if b.rank), key=lambda b: b.rank)
-    start_deliveries(lead, [(b.campaign_id, b.price, b) for b in ranked], {}, config)
+    ranked = sorted((b for b in bids if b.rank and b.price is not None), key=lambda b: b.rank or 0)
+    start_deliveries(lead, [(b.campaign_id, b.price or ZERO, b) for b in ranked], {}, config)
     return 200, answer_for(lead, mode=mode, config=config)
