@@ -54,7 +54,8 @@ class DatabaseOperations(operations.DatabaseOperations):
         if not isinstance(expression, Col):
             return super().get_decimalfield_converter(expression)
         create_decimal = decimal.Context(prec=15).create_decimal_from_float
-        places = decimal.Decimal(1).scaleb(-expression.output_field.decimal_places)
+        field: Any = expression.output_field  # a DecimalField: this converter is for them
+        places = decimal.Decimal(1).scaleb(-field.decimal_places)
         wide = decimal.Context(prec=40)
 
         def converter(value: Any, expression: Any, connection: Any) -> Any:
