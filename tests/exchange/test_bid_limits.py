@@ -113,3 +113,29 @@ def test_a_lead_stored_with_an_out_of_range_amount_still_reads_everywhere(
     assert read.json()["price"] == "80000000.00"
     assert admin_client.get("/admin/leads/lead/").status_code == 200
     assert admin_client.get(f"/admin/leads/lead/{lead_id}/change/").status_code == 200
+
+
+def test_max_bid_comes_from_config_as_code_and_goes_back_out() -> None:
+    from buyers.models import Campaign
+    from exchange.configfile import ConfigFileError, export_config, import_config
+
+    config = """
+verticals:
+  - {slug: solar, name: Solar}
+buyers:
+  - slug: summit
+    name: Summit
+    campaigns:
+      - slug: summit-solar
+        vertical: solar
+        max_bid: "250.00"
+        pricing: {model: dynamic, min_bid: "2.00"}
+        ping: {url: "https://buyer.example/ping"}
+        post: {url: "https://buyer.example/post"}
+"""
+    import_config(config)
+
+    assert Campaign.objects.get().max_bid == D("250.00")
+    assert 'max_bid: "250.00"' in export_config().text
+    with pytest.raises(ConfigFileError, match="max_bid"):
+        import_config(config.replace('"250.00"', '"-1"'))
