@@ -337,3 +337,33 @@ def test_the_console_shows_the_refusal_not_the_answer_of_a_refused_address(
     assert "address refused: loopback.test resolves to 127.0.0.1 is a loopback address" in page
     assert "INTERNAL SECRET PAGE" not in page
     assert buyer_server.log == []
+
+
+def test_a_publisher_callback_to_a_refused_address_is_not_sent_nor_retried(
+    api: Any, buyer_server: Any, settings: Any, loopback_name: str
+) -> None:
+    from leads.models import PublisherCallback
+    from leads.tasks import send_publisher_callback
+    from tests.factories import direct_post
+
+    vertical = make_vertical()
+    _, key = make_publisher(callback_url=f"http://{loopback_name}:{buyer_server.port}/hook")
+    buyer_server.expect_request("/hook").respond_with_data("ok")
+    buyer_server.expect_request("/post").respond_with_json({"status": "ok"})
+    make_campaign(
+        vertical,
+        "fixed",
+        post_url=buyer_server.url_for("/post"),
+        pricing_model="fixed",
+        fixed_price="10.00",
+    )
+    assert direct_post(api, key).json()["status"] == "sold"
+    callback = PublisherCallback.objects.get()
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+
+    outcome = send_publisher_callback(str(callback.pk))
+
+    callback.refresh_from_db()
+    assert (outcome, callback.status) == ("transport_error", "failed")
+    assert "loopback.test resolves to 127.0.0.1 is a loopback address" in callback.reason
+    assert [r.path for r, _ in buyer_server.log] == ["/post"]
