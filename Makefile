@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The demo is development: DEBUG on unless the caller says otherwise (off is the default).
 DEV := DEBUG=$${DEBUG:-true}
+# The demo's simulated buyers listen on 127.0.0.1, which outbound safety refuses
+# unless opened (docs/security.md).
+export OUTBOUND_ALLOWED_NETWORKS ?= 127.0.0.0/8
 
 .PHONY: install run demo-data test test-postgres bench lint format clean
 

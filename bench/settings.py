@@ -10,7 +10,10 @@ between them to mean anything, so here the breaker's thresholds are out of reach
 from __future__ import annotations
 
 from exchange.settings import *  # noqa: F403
-from exchange.settings import SWITCHYARD
+from exchange.settings import OUTBOUND_ALLOWED_NETWORKS, SWITCHYARD
+
+# The simulated buyers listen on 127.0.0.1 (outbound safety refuses it unless opened).
+OUTBOUND_ALLOWED_NETWORKS = OUTBOUND_ALLOWED_NETWORKS or ["127.0.0.0/8"]
 
 SWITCHYARD = {
     **SWITCHYARD,

@@ -181,7 +181,10 @@ class CampaignAdmin(HistoryAdmin):
     actions = ["resume"]
     fieldsets = [
         (None, {"fields": ["buyer", "vertical", "slug", "name", "is_active", "paused_reason"]}),
-        ("Pricing", {"fields": ["pricing_model", "fixed_price", "min_bid", "priority"]}),
+        (
+            "Pricing",
+            {"fields": ["pricing_model", "fixed_price", "min_bid", "max_bid", "priority"]},
+        ),
         (
             "Targeting",
             {

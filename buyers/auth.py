@@ -14,13 +14,15 @@ import hmac
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-import requests
+import orjson
 from django.core.cache import cache
 
 from .choices import AuthType
+from .transport import OutboundRequest, send
 
 if TYPE_CHECKING:
     from .compiled import CredentialInfo
@@ -66,23 +68,44 @@ def _usable(token: Any, now: float) -> TypeGuard[tuple[str, float]]:
 def fetch_oauth2_token(
     cred: CredentialInfo, timeout_s: float = TOKEN_FETCH_TIMEOUT_S
 ) -> tuple[str, float]:
-    """Ask the token endpoint for a client-credentials token: (token, expires_at epoch)."""
+    """Ask the token endpoint for a client-credentials token: (token, expires_at epoch).
+
+    Sent through the buyers' transport, so the token URL gets the same outbound checks
+    as every endpoint (a refused address, no redirects followed, a capped answer)."""
     data = {"grant_type": "client_credentials"}
     if cred.scope:
         data["scope"] = cred.scope
-    try:
-        response = requests.post(
-            cred.token_url,
-            data=data,
-            auth=(cred.client_id, secret_of(cred)),
-            timeout=timeout_s,
+    basic = base64.b64encode(f"{cred.client_id}:{secret_of(cred)}".encode()).decode()
+    request = OutboundRequest(
+        "POST",
+        cred.token_url,
+        urllib.parse.urlencode(data).encode(),
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "Authorization": f"Basic {basic}",
+        },
+        timeout_s,
+    )
+    response = send(request)
+    if response.error:
+        raise CredentialError(f"OAuth2 token request failed: {response.detail}")
+    assert response.status is not None
+    if 300 <= response.status < 400:
+        raise CredentialError(
+            f"OAuth2 token request failed: HTTP {response.status} (redirects are not followed)"
         )
-        response.raise_for_status()
-        payload = response.json()
+    if response.status >= 400:
+        raise CredentialError(f"OAuth2 token request failed: HTTP {response.status}")
+    try:
+        payload = orjson.loads(response.body)
         token = payload["access_token"]
-    except (requests.RequestException, ValueError, KeyError) as exc:
+        lifetime = float(payload.get("expires_in", 3600))
+        if not isinstance(token, str) or not token:
+            raise ValueError("access_token is not a text")
+    except (ValueError, KeyError, TypeError) as exc:
         raise CredentialError(f"OAuth2 token request failed: {exc}") from exc
-    return token, time.time() + float(payload.get("expires_in", 3600))
+    return token, time.time() + lifetime
 
 
 def oauth2_token(cred: CredentialInfo) -> str:

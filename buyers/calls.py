@@ -83,6 +83,11 @@ def read_response(endpoint: EndpointInfo, response: OutboundResponse) -> Answer:
     """The outcome class and what the buyer said (price, reference, reason)."""
     if response.error == "timeout":
         return Answer.timeout()
+    if response.error == "refused":
+        # The same address is refused on every try: retrying cannot help.
+        return Answer(Outcome.TRANSPORT_ERROR, reason=response.detail[:200], retryable=False)
+    if response.error == "too_large":
+        return Answer(Outcome.BAD_RESPONSE, reason=response.detail[:200], status=response.status)
     if response.error:
         return Answer.transport_error(response.detail)
     assert response.status is not None

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -68,6 +69,22 @@ class Reservation:
     @property
     def cap_ids(self) -> tuple[int, ...]:
         return tuple(cap_id for cap_id, _ in self.taken)
+
+    def as_json(self) -> dict[str, Any]:
+        """What a delivery row keeps of it, so that a crash cannot lose it."""
+        return {
+            "price": str(self.price),
+            "taken": [[cap_id, window.isoformat()] for cap_id, window in self.taken],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reservation:
+        return cls(
+            taken=tuple(
+                (int(cap_id), datetime.fromisoformat(window)) for cap_id, window in data["taken"]
+            ),
+            price=Decimal(data["price"]),
+        )
 
 
 def window_start(period: str, tz: str, now: datetime) -> datetime:

@@ -73,6 +73,7 @@ class CampaignInfo:
     pricing_model: str
     fixed_price: Decimal | None
     min_bid: Decimal
+    max_bid: Decimal
     priority: int
     check_filters: Filter
     is_open: Callable[[datetime], bool]
@@ -167,6 +168,7 @@ def compile_campaign(c: Campaign, caps: tuple[CapSpec, ...] = ()) -> CampaignInf
         pricing_model=c.pricing_model,
         fixed_price=c.fixed_price,
         min_bid=c.min_bid,
+        max_bid=c.max_bid,
         priority=c.priority,
         check_filters=check_filters,
         is_open=is_open or (lambda now: True),

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -22,6 +22,23 @@ from .choices import (
     HttpMethod,
     PricingModel,
 )
+from .outbound_guard import validate_outbound_url
+
+# Also the publishers' (exchange.models): one grammar for every API key's limit.
+RATE_LIMIT_RE = r"^\d+/(s|sec|second|m|min|minute|h|hour)$"
+
+
+def validate_networks(value: object) -> None:
+    """A list of CIDR ranges (``["203.0.113.0/24", "2001:db8::/32"]``)."""
+    import ipaddress
+
+    if not isinstance(value, list):
+        raise ValidationError("Expected a list of IP ranges like 203.0.113.0/24.")
+    for item in value:
+        try:
+            ipaddress.ip_network(str(item).strip(), strict=False)
+        except ValueError as exc:
+            raise ValidationError(f"{item!r} is not an IP range like 203.0.113.0/24.") from exc
 
 
 def validate_timezone(value: str) -> None:
@@ -31,6 +48,11 @@ def validate_timezone(value: str) -> None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValidationError(f"{value!r} is not a known time zone (e.g. America/Chicago)") from exc
+
+
+def default_max_bid() -> Decimal:
+    """The ``MAX_BID`` setting: the highest bid a new campaign takes."""
+    return Decimal(settings.MAX_BID).quantize(Decimal("0.01"))
 
 
 class Buyer(models.Model):
@@ -49,6 +71,19 @@ class Buyer(models.Model):
         help_text="Most returns allowed in a calendar month, as a % of that month's purchases.",
     )
     billing_email = models.EmailField(blank=True, default="")
+    allowed_ips = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_networks],
+        help_text="CIDR ranges the buyer's API keys may call from; empty: any.",
+    )
+    rate_limit = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        validators=[RegexValidator(RATE_LIMIT_RE, "like 100/s, 600/min or 10000/hour")],
+        help_text="Requests allowed per buyer key, e.g. 10/s; empty: unlimited.",
+    )
     notes = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -73,7 +108,12 @@ class Credential(models.Model):
         max_length=100, blank=True, default="", help_text="Header key / HMAC: the header name."
     )
     username = models.CharField(max_length=200, blank=True, default="", help_text="Basic auth.")
-    token_url = models.URLField(blank=True, default="", help_text="OAuth2 token endpoint.")
+    token_url = models.URLField(
+        blank=True,
+        default="",
+        validators=[validate_outbound_url],
+        help_text="OAuth2 token endpoint.",
+    )
     client_id = models.CharField(max_length=200, blank=True, default="")
     scope = models.CharField(max_length=200, blank=True, default="")
     secret = EncryptedTextField(
@@ -124,6 +164,13 @@ class Campaign(models.Model):
         default=Decimal("0"),
         help_text="Dynamic bids below this are ignored.",
     )
+    max_bid = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=default_max_bid,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("99999999.99"))],
+        help_text="A bid above this is a bad response and never wins (default: MAX_BID).",
+    )
     priority = models.IntegerField(
         default=0, help_text="Higher wins ties (auction) or goes first (priority routing)."
     )
@@ -173,11 +220,12 @@ class Endpoint(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="endpoints")
     kind = models.CharField(max_length=8, choices=EndpointKind.choices)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_outbound_url])
     test_url = models.URLField(
         max_length=500,
         blank=True,
         default="",
+        validators=[validate_outbound_url],
         help_text="Used for test-key leads; empty: simulated.",
     )
     method = models.CharField(max_length=8, choices=HttpMethod.choices, default=HttpMethod.POST)

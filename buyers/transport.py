@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 import urllib.parse
@@ -23,9 +24,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
 
 from plumbing.per_process import PerProcess
+
+from .outbound_guard import OutboundRefused, checked_addresses, refusal_for_url
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,64 @@ class OutboundResponse:
     content_type: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     elapsed_ms: float = 0.0
-    error: str = ""
+    error: str = ""  # "timeout", "transport_error" or "refused" (an address not allowed)
     detail: str = ""
+
+
+class _RefusedAddress(OSError):
+    """Raised by the resolver for a name that resolves to a refused address; an OSError
+    so that aiohttp hands it back as a connection error."""
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves a buyer's host name and checks every address (``outbound_guard``).
+
+    The connector connects to exactly the addresses returned here, so the address
+    checked is the address called: a DNS answer that changes in between (rebinding)
+    cannot slip another one in.
+    """
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.run_in_executor(None, checked_addresses, host, port, family)
+        except OutboundRefused as exc:
+            raise _RefusedAddress(str(exc)) from exc
+        return [
+            ResolveResult(
+                hostname=host,
+                host=info[4][0],
+                port=info[4][1],
+                family=info[0],
+                proto=info[2],
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+            for info in infos
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+async def _read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, or ValueError past ``limit`` bytes. ``read(n)`` returns what is
+    buffered so far, so a body that arrives in pieces is read in a loop."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await content.read(64 * 1024)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"the answer is larger than {limit // 1024} KiB")
+        chunks.append(chunk)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class _Engine:
@@ -79,7 +139,10 @@ class _Engine:
         connector = aiohttp.TCPConnector(
             limit=settings.SWITCHYARD["OUTBOUND_MAX_CONNECTIONS"],
             limit_per_host=0,
-            ttl_dns_cache=300,
+            # Every new connection resolves (and checks) its host anew: a cached answer
+            # would outlive a change of OUTBOUND_ALLOWED_NETWORKS or of the name.
+            use_dns_cache=False,
+            resolver=GuardedResolver(),
             keepalive_timeout=30,
         )
         self.session = aiohttp.ClientSession(
@@ -95,6 +158,10 @@ class _Engine:
     async def _one(self, request: OutboundRequest) -> OutboundResponse:
         assert self.session is not None
         started = time.perf_counter()
+        # A host written as an IP address never reaches the resolver: checked here.
+        refused = refusal_for_url(request.url)
+        if refused:
+            return OutboundResponse(error="refused", detail=f"address refused: {refused}")
         try:
             async with asyncio.timeout(request.timeout_s):
                 async with self.session.request(
@@ -104,7 +171,16 @@ class _Engine:
                     headers=request.headers,
                     allow_redirects=False,
                 ) as response:
-                    body = await response.content.read(MAX_RESPONSE_BYTES)
+                    try:
+                        body = await _read_capped(response.content, MAX_RESPONSE_BYTES)
+                    except _TooLarge as exc:
+                        return OutboundResponse(
+                            status=response.status,
+                            content_type=response.headers.get("Content-Type", ""),
+                            elapsed_ms=(time.perf_counter() - started) * 1000,
+                            error="too_large",
+                            detail=str(exc),
+                        )
                     return OutboundResponse(
                         status=response.status,
                         body=body,
@@ -117,6 +193,18 @@ class _Engine:
                 elapsed_ms=(time.perf_counter() - started) * 1000,
                 error="timeout",
                 detail=f"no answer within {request.timeout_s * 1000:.0f} ms",
+            )
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, _RefusedAddress):
+                return OutboundResponse(
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                    error="refused",
+                    detail=f"address refused: {exc.os_error}",
+                )
+            return OutboundResponse(
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                error="transport_error",
+                detail=f"{type(exc).__name__}: {exc}"[:300],
             )
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return OutboundResponse(

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from buyers.bids import checked_bid
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
 from buyers.caps import CapSpec, reached
 from buyers.choices import Outcome, PricingModel
@@ -194,7 +195,7 @@ class Auction:
                 answer, response = Answer.transport_error(prepared.error), None
             else:
                 response = next(answers)
-                answer = read_response(prepared.endpoint, response)
+                answer = checked_bid(read_response(prepared.endpoint, response), campaign)
             latency = response.elapsed_ms if response else 0
             result.bids.append(BidResult(campaign, answer, latency, call=(prepared, response)))
         if self.known or self.calls:

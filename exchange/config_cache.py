@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -30,6 +31,8 @@ from django.utils import timezone
 
 from buyers.circuits import limit, refresh_snapshot
 from buyers.compiled import CampaignInfo, compile_campaigns
+from buyers.models import Buyer
+from plumbing.client_ip import in_networks
 from plumbing.fields import FieldSpec, vertical_schema
 from plumbing.per_process import PerProcess
 
@@ -59,13 +62,7 @@ class PublisherInfo:
         return (price * self.payout_percent / Decimal(100)).quantize(Decimal("0.01"))
 
     def allows_ip(self, ip: str) -> bool:
-        if not self.networks:
-            return True
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in net for net in self.networks)
+        return not self.networks or in_networks(ip, self.networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +71,13 @@ class KeyInfo:
     kind: str
     publisher_id: int | None
     buyer_id: int | None
+    # The owner's (publisher's or buyer's) IP allowlist and rate limit, so every API
+    # view checks any key the same way.
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    rate_limit: tuple[int, int] | None = None
+
+    def allows_ip(self, ip: str) -> bool:
+        return not self.networks or in_networks(ip, self.networks)
 
     @property
     def is_test(self) -> bool:
@@ -106,6 +110,10 @@ _RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _RATE_UNITS.update({"h": 3600, "hour": 3600})
 
 
+def _networks(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(str(n).strip(), strict=False) for n in raw or ())
+
+
 def parse_rate(text: str) -> tuple[int, int] | None:
     if not text:
         return None
@@ -126,14 +134,22 @@ def build_config(revision: int) -> Config:
             payout_percent=p.payout_percent,
             payout_amount=p.payout_amount,
             floor=p.floor,
-            networks=tuple(ipaddress.ip_network(n, strict=False) for n in p.allowed_ips or ()),
+            networks=_networks(p.allowed_ips),
             rate_limit=parse_rate(p.rate_limit),
             callback_url=p.callback_url,
         )
-    keys = {
-        k.key_hash: KeyInfo(k.id, k.kind, k.publisher_id, k.buyer_id)
-        for k in ApiKey.objects.active().only("id", "kind", "publisher_id", "buyer_id", "key_hash")
+    buyer_limits = {
+        b.id: (_networks(b.allowed_ips), parse_rate(b.rate_limit))
+        for b in Buyer.objects.only("id", "allowed_ips", "rate_limit")
     }
+    keys = {}
+    for k in ApiKey.objects.active().only("id", "kind", "publisher_id", "buyer_id", "key_hash"):
+        if k.publisher_id is not None:
+            owner = publishers[k.publisher_id]
+            limits = (owner.networks, owner.rate_limit)
+        else:
+            limits = buyer_limits.get(k.buyer_id or 0, ((), None))
+        keys[k.key_hash] = KeyInfo(k.id, k.kind, k.publisher_id, k.buyer_id, *limits)
     all_campaigns = compile_campaigns()
     campaigns_by_vertical: dict[int, list[CampaignInfo]] = {}
     for info in all_campaigns.values():

@@ -12,12 +12,12 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from buyers.models import RATE_LIMIT_RE, validate_networks
+from buyers.outbound_guard import validate_outbound_url
 from plumbing.crypto import EncryptedTextField
 from plumbing.fields import PII_FIELDS, FieldType, Stage
 
 from .choices import KeyKind, PayoutModel, Routing
-
-RATE_LIMIT_RE = r"^\d+/(s|sec|second|m|min|minute|h|hour)$"
 
 
 def new_callback_secret() -> str:
@@ -118,7 +118,10 @@ class Publisher(models.Model):
         help_text="A lead whose payout would be below this is not sold (reason below_floor).",
     )
     allowed_ips = models.JSONField(
-        default=list, blank=True, help_text="CIDR ranges allowed to call the API; empty: any."
+        default=list,
+        blank=True,
+        validators=[validate_networks],
+        help_text="CIDR ranges allowed to call the API; empty: any.",
     )
     rate_limit = models.CharField(
         max_length=32,
@@ -127,7 +130,7 @@ class Publisher(models.Model):
         validators=[RegexValidator(RATE_LIMIT_RE, "like 100/s, 600/min or 10000/hour")],
         help_text="Requests allowed per key, e.g. 100/s; empty: unlimited.",
     )
-    callback_url = models.URLField(blank=True, default="")
+    callback_url = models.URLField(blank=True, default="", validators=[validate_outbound_url])
     callback_secret = EncryptedTextField(
         default=new_callback_secret,
         help_text="Signs callbacks: X-Switchyard-Signature is sha256=HMAC-SHA256(secret, body).",

@@ -7,8 +7,10 @@ the start with a message naming the variable.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Change history rows name the admin user who made the change.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Under /api/: a database or broker failure is a JSON 503, not a 500 (SPEC §3).
+    "exchange.api.errors.DependencyErrorMiddleware",
 ]
 
 if not DEBUG:
@@ -307,6 +311,31 @@ for _name in (
     if SWITCHYARD[_name] < 0:
         raise ImproperlyConfigured(f"{_name} is malformed: it must not be negative")
 
+# --- Outbound safety and runtime guards (docs/security.md) ------------------------------
+# OUTBOUND_ALLOWED_NETWORKS: CIDR ranges the exchange may call although they are loopback,
+# private, link-local... (empty: none). The demo and the test suite open 127.0.0.0/8.
+OUTBOUND_ALLOWED_NETWORKS = _read("OUTBOUND_ALLOWED_NETWORKS", list, [])
+# TRUSTED_PROXIES: CIDR ranges of the load balancers in front of the web tier; only from
+# them is X-Forwarded-For believed (the client is the rightmost hop not among them).
+TRUSTED_PROXIES = _read("TRUSTED_PROXIES", list, [])
+for _name in ("OUTBOUND_ALLOWED_NETWORKS", "TRUSTED_PROXIES"):
+    for _net in globals()[_name]:
+        try:
+            ipaddress.ip_network(_net.strip(), strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{_name} is malformed: {_net!r} is not a CIDR range like 10.0.0.0/8"
+            ) from exc
+# The highest bid a campaign takes unless its own max_bid says otherwise.
+MAX_BID = _read("MAX_BID", str, "10000.00")
+try:
+    if not 0 < Decimal(MAX_BID) < 10**8:
+        raise ValueError
+except (ArithmeticError, ValueError) as exc:
+    raise ImproperlyConfigured(
+        "MAX_BID is malformed: a positive amount below 100000000, e.g. 10000.00"
+    ) from exc
+
 # --- REST framework / OpenAPI ---------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -386,6 +415,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.autopause_campaigns",
         "schedule": timedelta(seconds=60),
     },
+    # The net under cap reservations: counters recounted from sales (docs/security.md).
+    "reconcile-caps": {"task": "leads.tasks.reconcile_caps", "schedule": timedelta(minutes=5)},
     "purge-expired-pii": {"task": "leads.tasks.purge_expired_pii", "schedule": timedelta(days=1)},
     "refresh-rollups": {
         "task": "reporting.tasks.refresh_rollups",

@@ -13,6 +13,13 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
 application = get_wsgi_application()
 
+from django.db import connections  # noqa: E402
+
+from exchange.api.ratelimit import ensure_shared_cache  # noqa: E402  (needs the apps loaded)
+
+ensure_shared_cache()
+connections.close_all()  # not carried into the processes a server may fork from here
+
 # Request threads hand their fan-out to the transport loop's thread and wait for it.
 # Python lets a busy thread keep the GIL for 5 ms before a waiting one may run; a
 # shorter interval lets a finished fan-out answer at once.

@@ -17,13 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
-from buyers.caps import release, reserve
+from buyers.caps import Reservation, release, reserve
 from buyers.choices import Outcome
 from buyers.circuits import allows, probe_at, record_outcome
 from buyers.compiled import CampaignInfo
 from buyers.response_rules import Answer
 from buyers.transport import OutboundResponse, send
 from exchange.config_cache import Config
+from plumbing.dependencies import retrying_write
 from plumbing.pii import pii_values
 
 from .callbacks import queue_callback
@@ -87,7 +88,7 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
         return _after_failure(delivery, campaign, Answer.circuit_open(), probe_at(endpoint.id))
     reservation = None
     if not lead.is_test:
-        reservation = reserve(campaign.caps, delivery.price, now)
+        reservation = _reserve(delivery, campaign, now)
         if reservation is None:
             _close(delivery, DeliveryStatus.SKIPPED, "", "cap reached")
             return "cap_reached"
@@ -95,17 +96,59 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
     sold = False
     try:
         prepared, response, answer = _post(lead, campaign, prepared)
-        _log_attempt(lead, delivery, campaign, prepared, response, answer)
+        # The buyer has answered: what it said must be written even through a dropped
+        # database connection, or an accepted lead would be neither sold nor retried.
+        retrying_write(
+            lambda: _log_attempt(lead, delivery, campaign, prepared, response, answer),
+            "logging a post",
+        )
         if not lead.is_test and response is not None:
             record_outcome(endpoint.id, answer.outcome)  # after the log: the ratio reads it
         if answer.outcome in (Outcome.ACCEPTED, Outcome.SIMULATED):
-            sold = _sell(lead, delivery, campaign, answer, config)
+            sold = retrying_write(
+                lambda: _sell(lead, delivery, campaign, answer, config), "recording a sale"
+            )
             return answer.outcome
     finally:
         # Whatever went wrong, a lead not sold gives back what it took from the caps.
         if reservation is not None and not sold:
-            release(reservation)
+            retrying_write(
+                lambda: give_back(delivery.pk, reservation), "giving back a cap reservation"
+            )
     return _after_failure(delivery, campaign, answer)
+
+
+def _reserve(delivery: Delivery, campaign: CampaignInfo, now: datetime) -> Reservation | None:
+    """Take from the caps and note it on the delivery, in one transaction: a sender that
+    dies before it sells or gives back leaves the note, and the recovery of its delivery
+    gives the reservation back (``give_back_interrupted``)."""
+    with transaction.atomic():
+        reservation = reserve(campaign.caps, delivery.price, now)
+        if reservation is not None and reservation.taken:
+            Delivery.objects.filter(pk=delivery.pk).update(reservation=reservation.as_json())
+    return reservation
+
+
+def give_back(delivery_id: int, reservation: Reservation) -> None:
+    """Give back ``reservation`` unless already done: clearing the delivery's note is
+    the claim, so a sender and a recovery racing each other give it back once."""
+    if not reservation.taken:
+        return
+    with transaction.atomic():
+        if Delivery.objects.filter(pk=delivery_id, reservation__isnull=False).update(
+            reservation=None
+        ):
+            release(reservation)
+
+
+def give_back_interrupted(deliveries: Any) -> int:
+    """Give back the reservations that the attempts of ``deliveries`` (a queryset of
+    deliveries whose sender died) took and never sold nor released."""
+    given = 0
+    for pk, data in deliveries.filter(reservation__isnull=False).values_list("pk", "reservation"):
+        give_back(pk, Reservation.from_json(data))
+        given += 1
+    return given
 
 
 def _post(
@@ -210,6 +253,8 @@ def _sell(
                 "lead %s accepted by campaign %s but no longer sellable", lead.pk, campaign.slug
             )
             return False
+        # Sold: what was taken from the caps stays taken, and is no longer in flight.
+        Delivery.objects.filter(pk=delivery.pk).update(reservation=None)
         lead.deliveries.filter(status__in=OPEN).update(
             status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
         )

@@ -169,7 +169,9 @@ def _classify(response: OutboundResponse) -> tuple[str, bool, str]:
     """(outcome class, retryable, reason) for a publisher's answer: any 2xx is a receipt."""
     if response.error == "timeout":
         return Outcome.TIMEOUT, True, "timed out"
-    if response.error:
+    if response.error == "refused":  # an address outbound safety refuses, every time
+        return Outcome.TRANSPORT_ERROR, False, response.detail
+    if response.error and response.error != "too_large":  # a long receipt is a receipt
         return Outcome.TRANSPORT_ERROR, True, response.detail
     status = response.status or 0
     if 200 <= status < 300:

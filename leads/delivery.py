@@ -24,7 +24,7 @@ from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
 from plumbing.logs import bind, clear
 
-from .attempts import WALKING, attempt
+from .attempts import WALKING, attempt, give_back_interrupted
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money
@@ -202,11 +202,20 @@ def _recover_interrupted(lead_id: Any) -> None:
     """Deliveries left 'sending' under an expired lease lost their sender mid-call.
 
     Whether the buyer got that post is unknown, so it is sent again with the same
-    Idempotency-Key (a retry), unless it was the last attempt allowed.
+    Idempotency-Key (a retry), unless it was the last attempt allowed. What the lost
+    attempt took from the caps is given back first: the retry takes its own.
     """
-    recovered = recover_interrupted(Delivery.objects.filter(lead_id=lead_id))
+    deliveries = Delivery.objects.filter(lead_id=lead_id)
+    given = give_back_interrupted(deliveries.filter(status=DeliveryStatus.SENDING))
+    recovered = recover_interrupted(deliveries)
     if recovered:
-        log.warning("lead %s: %d interrupted delivery attempt(s) recovered", lead_id, recovered)
+        log.warning(
+            "lead %s: %d interrupted delivery attempt(s) recovered, %d cap reservation(s) "
+            "given back",
+            lead_id,
+            recovered,
+            given,
+        )
 
 
 def _park(lead: Lead, note: str, when: datetime | None = None) -> None:

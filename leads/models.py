@@ -155,6 +155,12 @@ class Delivery(Outbox):
     bid = models.ForeignKey(Bid, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rank = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=12, decimal_places=4)
+    reservation = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="What the attempt in flight took from the caps; given back if it dies.",
+    )
     buyer_reference = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:

@@ -40,6 +40,14 @@ def autopause_campaigns() -> int:
 
 
 @shared_task(ignore_result=True)
+def reconcile_caps() -> int:
+    """Set cap counters right against actual sales (on beat, every few minutes)."""
+    from .cap_counts import reconcile_cap_counters
+
+    return len(reconcile_cap_counters())
+
+
+@shared_task(ignore_result=True)
 def purge_expired_pii() -> int:
     """Erase the personal data of leads past PII_RETENTION_DAYS (daily on beat)."""
     return privacy.purge_expired_pii()

@@ -29,3 +29,6 @@ if PRODUCTION_LIKE and DATABASES["default"]["ENGINE"] == "plumbing.sqlite":  # n
     # (pytest-xdist gives each worker its own copy).
     DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / ".run" / "test-production-like.sqlite3")  # noqa: F405
     (BASE_DIR / ".run").mkdir(exist_ok=True)  # noqa: F405
+
+# The simulated buyers of the suite listen on 127.0.0.1 (SPEC §4 outbound safety).
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, get_config
 from exchange.models import hash_key
+from plumbing.client_ip import client_ip as forwarded_client_ip
 from plumbing.logs import bind
 
 from .errors import ApiError
@@ -48,7 +49,8 @@ class AnswerFirst(Response):
 
 
 def client_ip(request: Request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    """The caller's address, read through ``TRUSTED_PROXIES`` (``plumbing.client_ip``)."""
+    return forwarded_client_ip(request.META)
 
 
 def raw_key(request: Request) -> str:
@@ -87,21 +89,22 @@ class PublicApiView(APIView):
             publisher = self.config.publishers[info.publisher_id]
             if not publisher.is_active:
                 raise ApiError(403, "publisher_paused", "Your publisher account is paused.")
-            if not publisher.allows_ip(client_ip(request)):
-                raise ApiError(
-                    403, "ip_not_allowed", f"Calls from {client_ip(request)} are not allowed."
-                )
-            if publisher.rate_limit:
-                wait = hit(info.id, publisher.rate_limit)
-                if wait:
-                    raise ApiError(
-                        429,
-                        "rate_limited",
-                        "Too many requests; slow down.",
-                        headers={"Retry-After": str(wait)},
-                    )
             self.publisher = publisher
             bind(publisher=publisher.slug)
+
+        # Publisher and buyer keys alike: the owner's IP allowlist, then its rate limit.
+        ip = client_ip(request)
+        if not info.allows_ip(ip):
+            raise ApiError(403, "ip_not_allowed", f"Calls from {ip} are not allowed.")
+        if info.rate_limit:
+            wait = hit(info.id, info.rate_limit)
+            if wait:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    "Too many requests; slow down.",
+                    headers={"Retry-After": str(wait)},
+                )
         if request.method in ("POST", "PUT", "PATCH"):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
             if length > settings.SWITCHYARD["MAX_BODY_BYTES"]:

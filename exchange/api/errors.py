@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -11,6 +12,8 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from plumbing.dependencies import DEPENDENCY_ERRORS, RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,17 @@ _DRF_CODES: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+def dependency_down(exc: BaseException) -> dict[str, Any]:
+    log.error("a dependency is down: %s: %s", type(exc).__name__, exc)
+    return error_body(
+        "unavailable", "A service the exchange depends on is unavailable; retry shortly."
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, DEPENDENCY_ERRORS):
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        return Response(dependency_down(exc), 503, headers=headers)
     if isinstance(exc, ApiError):
         return Response(
             error_body(exc.code, exc.message, exc.fields), exc.status_code, headers=exc.headers
@@ -91,6 +104,24 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     if request.path.startswith("/api/"):
         return api_not_found(request)
     return defaults.page_not_found(request, exception)
+
+
+class DependencyErrorMiddleware:
+    """Under /api/, a database, broker or cache failure outside the DRF views (which
+    have ``exception_handler``) is a JSON 503 too, never Django's 500 page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/") or not isinstance(exc, DEPENDENCY_ERRORS):
+            return None
+        response = JsonResponse(dependency_down(exc), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

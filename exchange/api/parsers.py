@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import xml.etree.ElementTree as ET
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
+
+from plumbing.safe_xml import UnsafeXml, parse_xml
 
 LEAD_ENVELOPE_KEYS = ("vertical", "sub_id", "ping_id", "mode", "lead_id", "reason", "note")
 
@@ -91,12 +92,12 @@ class XmlParser(BaseParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         raw = stream.read()
-        if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-            raise ParseError("XML with a DOCTYPE or entities is not accepted.")
         try:
-            root = ET.fromstring(raw)
-        except ET.ParseError as exc:
-            raise ParseError(f"The body is not valid XML: {exc}") from exc
+            root = parse_xml(raw)  # checked as decoded: UTF-16 cannot hide a DOCTYPE
+        except UnsafeXml as exc:
+            raise ParseError("XML with a DOCTYPE or entities is not accepted.") from exc
+        except ValueError as exc:
+            raise ParseError(f"The body is {exc}") from exc
         flat: dict[str, str] = {}
         for child in root:
             if child.tag == "lead" and len(child):

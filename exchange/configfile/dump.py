@@ -181,6 +181,9 @@ def _buyer(buyer: Buyer, path: str, warnings: list[str]) -> dict[str, Any]:
     keys = sorted((k for k in buyer.keys.all() if k.revoked_at is None), key=lambda k: k.pk)
     if keys:
         out["keys"] = [Flow(name=k.name, prefix=k.prefix) for k in keys]
+
+    if "allowed_ips" in out:
+        out["allowed_ips"] = FlowList(out["allowed_ips"])
     caps = [_cap(c) for c in buyer.caps.all()]
     if caps:
         out["caps"] = caps

@@ -10,18 +10,25 @@ and is woken the moment the holder commits or rolls back, in this process or ano
 (web workers, the Celery worker, beat). SQLite's own locking stays underneath, so a
 writer that does not queue (another program) is still safe, only slower to get in.
 
+SQLite does not enforce a decimal column's digits either, so a row may hold a value
+wider than its field (a buyer's absurd bid stored before bids were checked). Django
+reads such a value into an error that breaks every page showing the row; here it is
+read as what it is (``DatabaseOperations.get_decimalfield_converter``).
+
 ``ENGINE: plumbing.sqlite`` (``exchange.settings`` picks it for ``sqlite://`` URLs).
 """
 
 from __future__ import annotations
 
 import contextlib
+import decimal
 import fcntl
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.backends.sqlite3 import base
+from django.db.backends.sqlite3 import base, operations
+from django.db.models.expressions import Col
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
@@ -40,7 +47,27 @@ class _Cursor(base.SQLiteCursorWrapper):
             return super().executemany(query, param_list)
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def get_decimalfield_converter(self, expression: Any) -> Any:
+        # Django quantizes within the field's max_digits, raising for a stored value that
+        # does not fit; quantize within SQLite's own 15 significant digits instead.
+        if not isinstance(expression, Col):
+            return super().get_decimalfield_converter(expression)
+        create_decimal = decimal.Context(prec=15).create_decimal_from_float
+        field: Any = expression.output_field  # a DecimalField: this converter is for them
+        places = decimal.Decimal(1).scaleb(-field.decimal_places)
+        wide = decimal.Context(prec=40)
+
+        def converter(value: Any, expression: Any, connection: Any) -> Any:
+            if value is None:
+                return None
+            return create_decimal(value).quantize(places, context=wide)
+
+        return converter
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     _write_lock: int | None = None  # the lock file's descriptor, per connection
     _write_locked = False
 

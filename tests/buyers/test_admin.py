@@ -62,6 +62,7 @@ def form_data(campaign: Campaign, **changes: Any) -> dict[str, Any]:
         "pricing_model": campaign.pricing_model,
         "fixed_price": campaign.fixed_price or "",
         "min_bid": campaign.min_bid,
+        "max_bid": campaign.max_bid,
         "priority": campaign.priority,
         "filters": campaign.filters,
         "schedule": campaign.schedule,
