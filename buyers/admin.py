@@ -185,6 +185,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 "fields": [
                     "filters",
                     "schedule",
+                    "require_tcpa_consent",
                     "require_trustedform",
                     "require_jornaya",
                     "dedupe_days",

@@ -15,9 +15,11 @@ from typing import Any
 
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
 from buyers.choices import Outcome, PricingModel
+from buyers.filters import DEFERRED
 from buyers.response_rules import Answer
 from buyers.transport import Fanout, OutboundResponse, fan_out
 
+from . import consent
 from .choices import Routing
 from .config_cache import CampaignInfo, PublisherInfo, VerticalInfo
 
@@ -81,6 +83,12 @@ class LeadContext:
     is_test: bool
     now: datetime
     excluded_buyers: Mapping[int, str] = field(default_factory=dict)  # buyer id -> reason
+    # A ping: post-stage fields are not known yet, and rules on them wait for the post.
+    at_ping: bool = False
+
+
+def _deferred_fields(vertical: VerticalInfo) -> dict[str, Any]:
+    return {name: DEFERRED for name, spec in vertical.schema.items() if spec.stage == "post"}
 
 
 def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[CampaignInfo]:
@@ -90,6 +98,8 @@ def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[Ca
 
     candidates: list[CampaignInfo] = []
     values = {**ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id}
+    if ctx.at_ping:
+        values = {**_deferred_fields(ctx.vertical), **values}
     for campaign in ctx.vertical.campaigns:
         reason = _static_exclusion(campaign, values, ctx)
         if reason:
@@ -128,11 +138,7 @@ def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: Le
         from buyers.schedule import describe_closed
 
         return describe_closed(campaign.schedule, campaign.buyer_tz, ctx.now)
-    if campaign.require_trustedform and not values.get("trustedform_cert_url"):
-        return "requires a TrustedForm certificate"
-    if campaign.require_jornaya and not values.get("jornaya_leadid"):
-        return "requires a Jornaya LeadiD"
-    return ""
+    return consent.static_problem(campaign, values)
 
 
 def _describe_cap(cap: Any) -> str:

@@ -130,6 +130,7 @@ class CampaignInfo:
     caps: tuple[Any, ...]  # buyers.caps.CapSpec, the campaign's and its buyer's
     ping: EndpointInfo | None
     post: EndpointInfo | None
+    require_tcpa_consent: bool
     require_trustedform: bool
     require_jornaya: bool
     dedupe_days: int
@@ -277,6 +278,7 @@ def _campaign(c: Any, caps: tuple[Any, ...]) -> CampaignInfo:
         caps=caps,
         ping=ping,
         post=post,
+        require_tcpa_consent=c.require_tcpa_consent,
         require_trustedform=c.require_trustedform,
         require_jornaya=c.require_jornaya,
         dedupe_days=c.dedupe_days,

@@ -160,6 +160,8 @@ for _key in PII_KEYS:
 # by default it is derived from the oldest encryption key.
 PII_HASH_KEY = _read("PII_HASH_KEY", str, "") or f"hash:{PII_KEYS[-1]}"
 PII_RETENTION_DAYS = _read("PII_RETENTION_DAYS", int, 365)
+if PII_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("PII_RETENTION_DAYS is malformed: it must be 1 or more")
 
 # --- Exchange behaviour ---------------------------------------------------------------
 SWITCHYARD = {
@@ -184,9 +186,22 @@ SWITCHYARD = {
     # and writes them ahead, to be committed at the deadline if no late bid comes (0: off).
     "SETTLE_EARLY_MS": _read("SETTLE_EARLY_MS", float, 5),
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
+    # Compliance (docs/compliance.md). The verifier of TrustedForm certificates and Jornaya
+    # LeadiDs: a dotted class path (exchange.consent.FormatVerifier checks the format;
+    # exchange.consent.HttpVerifier asks CONSENT_VERIFIER_URL, within the timeout).
+    "CONSENT_VERIFIER": _read("CONSENT_VERIFIER", str, "exchange.consent.FormatVerifier"),
+    "CONSENT_VERIFIER_URL": _read("CONSENT_VERIFIER_URL", str, ""),
+    "CONSENT_VERIFIER_TIMEOUT_MS": _read("CONSENT_VERIFIER_TIMEOUT_MS", int, 2000),
+    # How long inbound (publisher API) and transaction (buyer call) logs are kept; the
+    # daily purge deletes older rows, and erases personal data past PII_RETENTION_DAYS.
+    "INBOUND_LOG_RETENTION_DAYS": _read("INBOUND_LOG_RETENTION_DAYS", int, 30),
+    "TRANSACTION_LOG_RETENTION_DAYS": _read("TRANSACTION_LOG_RETENTION_DAYS", int, 90),
 }
 
 for _name in (
+    "CONSENT_VERIFIER_TIMEOUT_MS",
+    "INBOUND_LOG_RETENTION_DAYS",
+    "TRANSACTION_LOG_RETENTION_DAYS",
     "CALL_LOG_FLUSH_MS",
     "CUT_OFF_GRACE_MS",
     "OUTBOUND_MAX_CONNECTIONS",

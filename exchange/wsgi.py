@@ -13,6 +13,11 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
 application = get_wsgi_application()
 
+# The ZIP data set (zip/state agreement, zip_radius) is read now, not by the first ping.
+from plumbing import zipdata  # noqa: E402
+
+zipdata.index()
+
 # Request threads hand their fan-out to the transport loop's thread and wait for it.
 # Python lets a busy thread keep the GIL for 5 ms before a waiting one may run; a
 # shorter interval lets a finished fan-out answer at once.

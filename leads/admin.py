@@ -320,3 +320,6 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Event")
     def event_status(self, obj: PublisherCallback) -> str:
         return obj.payload.get("status", "")
+
+
+from . import admin_compliance  # noqa: E402, F401  (the compliance screens)

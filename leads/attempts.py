@@ -26,7 +26,7 @@ from exchange.config_cache import CampaignInfo, Config
 
 from .choices import DeliveryStatus, LeadStatus
 from .models import Delivery, Lead, LeadEvent, TransactionLog
-from .pii import pii_values
+from .pii import pii_values, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
     sold = False
     try:
         prepared, response, answer = _post(lead, delivery, campaign, values, prepared, timeout_ms)
+        # The buyer's reason may quote the lead ("duplicate: Ed Lee"); it is stored masked.
+        answer = replace(answer, reason=scrub_text(answer.reason, pii_values(lead.pii)))
         _log_attempt(lead, delivery, campaign, prepared, response, answer)
         if not lead.is_test and response is not None:
             record_outcome(endpoint.id, answer.outcome)  # after the log: the ratio reads it

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .choices import DeliveryStatus, LeadStatus
 from .models import Lead
+from .models_compliance import DeletionRequest, DeletionStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,22 @@ def autopause_campaigns() -> int:
 
 
 @shared_task(ignore_result=True)
-def purge_expired_pii() -> int:
-    """Erase the personal data of leads past PII_RETENTION_DAYS (daily on beat)."""
+def purge_expired_pii() -> dict[str, int]:
+    """The daily purge (on beat): personal data past PII_RETENTION_DAYS, inbound and
+    transaction logs past their retention settings."""
     from . import privacy
 
-    return privacy.purge_expired_pii()
+    counts = privacy.purge_expired_data()
+    log.info("retention purge: %s", counts)
+    return counts
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def process_deletion_request(request_id: str) -> str:
+    """Erase one person's data for their deletion request, and stamp it done."""
+    from . import privacy
+
+    return str(privacy.process_deletion(request_id).status)
 
 
 def enqueue_after_commit(task: Task, arg: str, when: datetime | None = None) -> None:
@@ -111,6 +123,11 @@ def sweep_deliveries() -> int:
     callback_ids = due_callbacks(now, SWEEP_BATCH)
     for callback_id in callback_ids:
         send_publisher_callback.delay(str(callback_id))
+    # A deletion request whose task never came (a broker that was down when it was filed).
+    for request_id in DeletionRequest.objects.filter(
+        status=DeletionStatus.RECEIVED, created_at__lt=now - FRESH
+    ).values_list("id", flat=True)[:SWEEP_BATCH]:
+        process_deletion_request.delay(str(request_id))
     if lead_ids or callback_ids:
         log.info("sweeper re-queued %d lead(s), %d callback(s)", len(lead_ids), len(callback_ids))
     return len(lead_ids) + len(callback_ids)
