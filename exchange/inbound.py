@@ -42,6 +42,11 @@ _BY_KEY = [
 ]
 
 
+def _masked_value(match: re.Match[str]) -> str:
+    quoted = match.group(2).startswith('"')  # JSON stays JSON
+    return match.group(1) + (f'"{MASK}"' if quoted else MASK)
+
+
 @dataclass(slots=True)
 class Seen:
     """One API call as the view saw it; ``row()`` masks and builds the log row."""
@@ -62,7 +67,7 @@ class Seen:
     def row(self) -> InboundLog:
         text = self.body[: MAX_BODY * 2].decode("utf-8", "replace")
         for pattern in _BY_KEY:
-            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+            text = pattern.sub(_masked_value, text)
         try:
             lead_id = uuid.UUID(self.lead_id) if self.lead_id else None
         except ValueError:
