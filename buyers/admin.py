@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from exchange.services import create_api_key
-
-from . import services
+from . import (
+    admin_endpoints,  # noqa: F401  (registers the endpoint screens; Django loads only admin)
+    services,
+)
+from .caps import usage
+from .console import console_view
 from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
-from .models import Buyer, Campaign, Cap, CircuitState, Credential, Endpoint, MappingVersion
+from .models import (
+    Buyer,
+    Campaign,
+    Cap,
+    Credential,
+    Endpoint,
+)
 
 
 class CredentialInline(admin.StackedInline):
@@ -60,7 +67,7 @@ class BuyerAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [CampaignInline, CredentialInline, BuyerCapInline]
-    actions = ["create_buyer_key"]
+    actions: list[Any] = []  # the exchange adds "create a buyer API key" (exchange.admin)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_campaigns=Count("campaigns"))
@@ -68,16 +75,6 @@ class BuyerAdmin(admin.ModelAdmin):
     @admin.display(description="Campaigns", ordering="n_campaigns")
     def campaign_count(self, obj: Any) -> int:
         return obj.n_campaigns
-
-    @admin.action(description="Create a buyer API key (shown once)")
-    def create_buyer_key(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for buyer in queryset:
-            _, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
-            self.message_user(
-                request,
-                f"New key for {buyer}: {raw} — copy it now, it will not be shown again.",
-                messages.WARNING,
-            )
 
 
 class EndpointInline(admin.StackedInline):
@@ -148,8 +145,6 @@ class CampaignCapInline(admin.TabularInline):
             return "—"
         from django.utils import timezone
 
-        from .caps import usage
-
         leads, spend = usage(cap, timezone.now())
         limit = f"/ {cap.max_leads} leads" if cap.max_leads is not None else f"/ ${cap.max_spend}"
         used = f"{leads} leads" if cap.max_leads is not None else f"${spend:.2f}"
@@ -204,8 +199,6 @@ class CampaignAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("endpoints__circuit")
 
     def get_urls(self) -> list[URLPattern]:
-        from .console import console_view
-
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
             return console_view(self, request, object_id)
 
@@ -241,7 +234,6 @@ class CampaignAdmin(admin.ModelAdmin):
     def cap_usage(self, obj: Campaign) -> str:
         if not obj.pk:
             return "—"
-        from .caps import usage
 
         now = timezone.now()
         rows = []
@@ -306,107 +298,3 @@ def _cap_use(cap: Cap, leads: int, spend: Any) -> tuple[str, str]:
         used.append(f"${spend:.2f}")
         limit.append(f"${cap.max_spend}")
     return " and ".join(used), " and ".join(limit)
-
-
-@admin.register(CircuitState)
-class CircuitStateAdmin(admin.ModelAdmin):
-    """Every endpoint's breaker, shared by all processes, with its recent history."""
-
-    list_display = [
-        "endpoint",
-        "status",
-        "consecutive_failures",
-        "opened_at",
-        "retry_at",
-        "updated_at",
-    ]
-    list_filter = ["status", "endpoint__kind"]
-    list_select_related = ["endpoint__campaign"]
-    search_fields = ["endpoint__campaign__slug", "endpoint__url"]
-    fields = [
-        "endpoint",
-        "status",
-        "consecutive_failures",
-        "opened_at",
-        "retry_at",
-        "updated_at",
-        "history",
-    ]
-    readonly_fields = fields
-    actions = ["close_now"]
-    HISTORY_ROWS = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_close_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("buyers.change_circuitstate")
-
-    @admin.display(description="History (newest first)")
-    def history(self, obj: CircuitState) -> str:
-        from django.utils.html import format_html, format_html_join
-
-        from .models import CircuitEvent
-
-        events = CircuitEvent.objects.filter(endpoint_id=obj.endpoint_id)[: self.HISTORY_ROWS]
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
-            ((e.at, e.from_status, e.to_status, e.reason) for e in events),
-        )
-        return format_html("<table><tr><th>At</th><th>Move</th><th>Why</th></tr>{}</table>", rows)
-
-    @admin.action(description="Close the selected circuits now", permissions=["close"])
-    def close_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from .circuits import close_circuits
-
-        by = request.user.get_username() or "an account manager"
-        self.message_user(request, f"Closed {close_circuits(queryset, by=by)} circuit(s).")
-
-
-@admin.register(MappingVersion)
-class MappingVersionAdmin(admin.ModelAdmin):
-    """The change history of endpoints' mappings and response rules: who, when, what."""
-
-    list_display = ["endpoint", "number", "changed_by", "changed_at"]
-    list_filter = ["endpoint__kind", "endpoint__campaign__buyer"]
-    list_select_related = ["endpoint__campaign", "changed_by"]
-    search_fields = ["endpoint__campaign__slug"]
-    date_hierarchy = "changed_at"
-    fields = ["endpoint", "number", "changed_by", "changed_at", "changes", "mapping", "response"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # history is not edited
-
-    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
-        # The endpoint inline links here filtered to one endpoint.
-        return lookup == "endpoint" or super().lookup_allowed(lookup, value, request)
-
-    @admin.display(description="Changes from the previous version")
-    def changes(self, obj: MappingVersion) -> str:
-        previous = (
-            MappingVersion.objects.filter(endpoint_id=obj.endpoint_id, number__lt=obj.number)
-            .order_by("-number")
-            .first()
-        )
-        before = _pretty(previous) if previous else []
-        diff = difflib.unified_diff(
-            before,
-            _pretty(obj),
-            f"version {previous.number}" if previous else "nothing",
-            f"version {obj.number}",
-            lineterm="",
-        )
-        return format_html("<pre>{}</pre>", "\n".join(diff) or "no change")
-
-
-def _pretty(version: MappingVersion) -> list[str]:
-    document = {"mapping": version.mapping, "response": version.response}
-    return json.dumps(document, indent=2, ensure_ascii=False).splitlines()

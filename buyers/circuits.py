@@ -18,14 +18,13 @@ circuit opened by another process is seen within ``CIRCUIT_STATE_SECONDS``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from .choices import CircuitStatus, Outcome
@@ -37,23 +36,31 @@ FAILURE_OUTCOMES = frozenset(
 )
 NOT_A_CALL = frozenset({Outcome.CIRCUIT_OPEN, Outcome.SIMULATED})
 
-DEFAULTS = {
-    "CIRCUIT_FAILURES": 5,
-    "CIRCUIT_FAILURE_RATIO": 0.5,
-    "CIRCUIT_MIN_CALLS": 20,
-    "CIRCUIT_WINDOW_SECONDS": 60,
-    "CIRCUIT_COOL_DOWN_SECONDS": 30,
-    "CIRCUIT_RATIO_CHECK_SECONDS": 1.0,
-    "CIRCUIT_STATE_SECONDS": 1.0,
-}
+# Counts an endpoint's recent calls from the outbound call log: (campaign ids, kinds of
+# call, since, outcomes that are failures, outcomes that are not calls) -> rows of
+# (campaign id, kind, calls, failures). The log belongs to leads (each row names its lead),
+# so leads registers the reader when it loads (``leads.apps``); buyers never import leads.
+CallCounter = Callable[
+    [Collection[int], Collection[str], datetime, Collection[str], Collection[str]],
+    Iterable[tuple[int, str, int, int]],
+]
+_call_counter: CallCounter | None = None
+
+
+def register_call_counter(counter: CallCounter) -> None:
+    """Name the function the failure ratio reads recent calls with."""
+    global _call_counter
+    _call_counter = counter
+
+
 # When this process last read each endpoint's failure ratio (monotonic seconds): a
 # buyer failing on every ping costs one ratio query per process per interval.
 _ratio_read_at: dict[int, float] = {}
 
 
 def limit(name: str) -> Any:
-    """A breaker setting from ``settings.SWITCHYARD``, or its default."""
-    return settings.SWITCHYARD.get(name, DEFAULTS[name])
+    """A breaker setting (``CIRCUIT_*`` in ``settings.SWITCHYARD``)."""
+    return settings.SWITCHYARD[name]
 
 
 # --- asking ----------------------------------------------------------------------------
@@ -318,10 +325,8 @@ def _ratio_due(endpoint_id: int) -> bool:
 
 def _failure_ratios(endpoint_ids: list[int], now: datetime) -> dict[int, str]:
     """The endpoints whose recent calls failed too often, with the reason to open them."""
-    if not endpoint_ids:
+    if not endpoint_ids or _call_counter is None:
         return {}
-    from leads.models import TransactionLog
-
     window = limit("CIRCUIT_WINDOW_SECONDS")
     minimum, ratio = limit("CIRCUIT_MIN_CALLS"), limit("CIRCUIT_FAILURE_RATIO")
     endpoints = {
@@ -331,23 +336,16 @@ def _failure_ratios(endpoint_ids: list[int], now: datetime) -> dict[int, str]:
         ).values_list("pk", "campaign_id", "kind")
     }
     # The log names the campaign and the kind of call: that pair is the endpoint.
-    counts = (
-        TransactionLog.objects.filter(
-            campaign_id__in={c for c, _ in endpoints},
-            kind__in={k for _, k in endpoints},
-            is_test=False,
-            created_at__gte=now - timedelta(seconds=window),
-        )
-        .values("campaign_id", "kind")
-        .annotate(
-            calls=Count("pk", filter=~Q(outcome__in=NOT_A_CALL)),
-            failures=Count("pk", filter=Q(outcome__in=FAILURE_OUTCOMES)),
-        )
+    counts = _call_counter(
+        {c for c, _ in endpoints},
+        {k for _, k in endpoints},
+        now - timedelta(seconds=window),
+        FAILURE_OUTCOMES,
+        NOT_A_CALL,
     )
     found = {}
-    for row in counts:
-        endpoint_id = endpoints.get((row["campaign_id"], row["kind"]))
-        calls, failures = row["calls"], row["failures"]
+    for campaign_id, kind, calls, failures in counts:
+        endpoint_id = endpoints.get((campaign_id, kind))
         if endpoint_id and calls >= minimum and failures >= ratio * calls:
             found[endpoint_id] = f"{failures} of {calls} calls failed in the last {window} s"
     return found

@@ -18,11 +18,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from exchange.config_cache import CampaignInfo, EndpointInfo, get_config
-from plumbing.fields import FieldSpec, FieldType, Stage
+from plumbing.fields import FieldSpec, FieldType, Stage, vertical_schema
 
 from .auth import masked_headers
 from .calls import PreparedCall, prepare_call, read_response
+from .compiled import CampaignInfo, EndpointInfo, compile_campaign
 from .forms import TestLeadForm
 from .mapping import BID_SOURCES, SPECIAL_SOURCES
 from .models import Campaign
@@ -161,17 +161,19 @@ def console_view(
     model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str
 ) -> HttpResponse:
     """``/admin/buyers/campaign/<id>/test-lead/``: the form, the request, the answer."""
-    campaign = Campaign.objects.select_related("vertical", "buyer").filter(pk=object_id).first()
+    campaign = (
+        Campaign.objects.select_related("vertical", "buyer")
+        .prefetch_related("endpoints__credential", "vertical__fields")
+        .filter(pk=object_id)
+        .first()
+    )
     if campaign is None:
         raise Http404("No such campaign.")
     if not model_admin.has_change_permission(request, campaign):
         raise PermissionDenied
-    config = get_config()
-    compiled = config.campaigns.get(campaign.pk)
-    vertical = config.verticals.get(campaign.vertical.slug)
-    if compiled is None or vertical is None:
-        raise Http404("This campaign is not in the compiled configuration yet.")
-    schema = dict(vertical.schema)
+    # Compiled as the configuration cache compiles it, from what is saved now.
+    compiled = compile_campaign(campaign)
+    schema = vertical_schema(campaign.vertical.fields.all())
 
     call = None
     if request.method == "POST":

@@ -17,13 +17,29 @@ buyer gets it (SPEC §7).
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Collection, Mapping
-from datetime import date, datetime
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from datetime import date
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
+
+from plumbing.zipdata import distance_miles
+from plumbing.zipdata import lookup as zip_lookup
+
+from .lead_values import (
+    as_date,
+    as_number,
+    as_text,
+    clip,
+    folded,
+    is_missing,
+    is_number_type,
+    is_scalar,
+    ordering_key,
+    show,
+    show_rule_value,
+)
 
 Values = Mapping[str, Any]
 Predicate = Callable[[Values], bool]
@@ -52,8 +68,6 @@ _LIST_OPS = frozenset({"in", "not_in"})
 _TEXT_OPS = frozenset({"contains", "starts_with"})
 _NO_VALUE_OPS = frozenset({"exists", "not_exists"})
 _RULE_KEYS = frozenset({"field", "op", "value"})
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,9})?")
-_SHOW_LIMIT = 40
 
 
 class FilterError(ValueError):
@@ -177,24 +191,22 @@ def _value_problem(op: str, value: Any) -> str | None:
     if op in _NO_VALUE_OPS:
         return None
     if op in ("eq", "ne"):
-        return None if _is_scalar(value) else f"{op} needs a single value"
+        return None if is_scalar(value) else f"{op} needs a single value"
     if op in _LIST_OPS:
-        if not isinstance(value, list) or not all(_is_scalar(v) for v in value):
+        if not isinstance(value, list) or not all(is_scalar(v) for v in value):
             return f"{op} needs a list of values"
         return f"{op} needs at least one value" if not value else None
     if op in _ORDERED:
-        return None if _ordering_key(value) else f"{op} needs a number or an ISO date"
+        return None if ordering_key(value) else f"{op} needs a number or an ISO date"
     if op in _TEXT_OPS:
         items = value if isinstance(value, list) else [value]
-        ok = items and all(_is_scalar(v) and not isinstance(v, bool) for v in items)
+        ok = items and all(is_scalar(v) and not isinstance(v, bool) for v in items)
         return None if ok else f"{op} needs a text or a list of texts"
     if op == "zip_radius":
         centre_miles = _zip_radius_value(value)
         if centre_miles is None:
             return 'zip_radius needs [ZIP, miles] or {"zip": ZIP, "miles": N} with miles > 0'
-        from plumbing.zipdata import lookup
-
-        if lookup(centre_miles[0]) is None:
+        if zip_lookup(centre_miles[0]) is None:
             return f"zip_radius: {centre_miles[0]} is not a known US ZIP code"
         return None
     if op == "regex":
@@ -210,12 +222,12 @@ def _value_problem(op: str, value: Any) -> str | None:
         return f"{op} needs a 2-item list [low, high]"
     low, high = value
     if op == "age_between":
-        low, high = _number(low), _number(high)
+        low, high = as_number(low), as_number(high)
         if low is None or high is None:
             return "age_between bounds must be numbers of years"
     else:
-        key = _ordering_key(low)
-        if key is None or key is not _ordering_key(high):
+        key = ordering_key(low)
+        if key is None or key is not ordering_key(high):
             return "between bounds must be both numbers or both ISO dates"
         low, high = key(low), key(high)
     return f"{op} bounds are reversed (low > high)" if low > high else None
@@ -287,23 +299,23 @@ def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
     if op == "age_between":
         return _compile_age(rule.get("field"), value, today)
     field: str = rule["field"]
-    label = f"{field} {op}" if op in _NO_VALUE_OPS else f"{field} {op} {_show_rule_value(value)}"
+    label = f"{field} {op}" if op in _NO_VALUE_OPS else f"{field} {op} {show_rule_value(value)}"
     if op == "zip_radius":
         centre, miles = _zip_radius_value(value)  # type: ignore[misc]
-        label = f"{field} within {_clip(str(miles))} miles of {centre}"
+        label = f"{field} within {clip(str(miles))} miles of {centre}"
 
     def explain(values: Values) -> str:
         raw = values.get(field)
-        if _is_missing(raw):
+        if is_missing(raw):
             return f"{field} missing"
-        return f"{label}: got {_show(raw)}"
+        return f"{label}: got {show(raw)}"
 
     if op in _NO_VALUE_OPS:
         wanted = op == "exists"
 
         def test_presence(values: Values) -> bool:
             raw = values.get(field)
-            return raw is DEFERRED or _is_missing(raw) is not wanted
+            return raw is DEFERRED or is_missing(raw) is not wanted
 
         return _Node(test_presence, explain)
 
@@ -315,7 +327,7 @@ def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
         raw = values.get(field)
         if raw is DEFERRED:
             return True
-        if _is_missing(raw):
+        if is_missing(raw):
             return missing_passes
         return accepts(raw)
 
@@ -330,7 +342,7 @@ def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
             return matches
         return lambda raw: not matches(raw)
     if op in _ORDERED:
-        key = _ordering_key(value)
+        key = ordering_key(value)
         assert key is not None  # validated
         bound, compare = key(value), _ORDERED[op]
 
@@ -340,7 +352,7 @@ def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
 
         return ordered
     if op == "between":
-        key = _ordering_key(value[0])
+        key = ordering_key(value[0])
         assert key is not None  # validated
         low, high = key(value[0]), key(value[1])
 
@@ -350,14 +362,16 @@ def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
 
         return between
     if op in _TEXT_OPS:
-        needles = tuple(_folded(v) for v in (value if isinstance(value, list) else [value]))
+        needles = tuple(folded(v) for v in (value if isinstance(value, list) else [value]))
         if op == "starts_with":
-            return lambda raw: (t := _text(raw)) is not None and t.casefold().startswith(needles)
-        return lambda raw: (t := _text(raw)) is not None and any(n in t.casefold() for n in needles)
+            return lambda raw: (t := as_text(raw)) is not None and t.casefold().startswith(needles)
+        return lambda raw: (
+            (t := as_text(raw)) is not None and any(n in t.casefold() for n in needles)
+        )
     if op == "zip_radius":
         return _within_radius(value)
     pattern = re.compile(value)  # regex
-    return lambda raw: (t := _text(raw)) is not None and pattern.search(t) is not None
+    return lambda raw: (t := as_text(raw)) is not None and pattern.search(t) is not None
 
 
 def _zip_radius_value(value: Any) -> tuple[str, Decimal] | None:
@@ -370,7 +384,7 @@ def _zip_radius_value(value: Any) -> tuple[str, Decimal] | None:
         centre, miles = value
     else:
         return None
-    number = _number(miles)
+    number = as_number(miles)
     if not isinstance(centre, str | int) or isinstance(centre, bool) or number is None:
         return None
     text = str(centre).strip()
@@ -380,18 +394,16 @@ def _zip_radius_value(value: Any) -> tuple[str, Decimal] | None:
 
 
 def _within_radius(value: Any) -> Callable[[Any], bool]:
-    from plumbing.zipdata import distance_miles, lookup
-
     centre_zip, miles = _zip_radius_value(value)  # type: ignore[misc]
-    centre = lookup(centre_zip)
+    centre = zip_lookup(centre_zip)
     assert centre is not None  # validated
     limit = float(miles)
     # One degree of latitude is about 69 miles: a cheap box before the trigonometry.
     box = limit / 69.0 + 0.01
 
     def within(raw: Any) -> bool:
-        text = _text(raw)
-        place = lookup(text.strip()[:5]) if text else None
+        text = as_text(raw)
+        place = zip_lookup(text.strip()[:5]) if text else None
         if place is None or abs(place.lat - centre.lat) > box:
             return False
         return distance_miles(centre, place) <= limit
@@ -405,18 +417,18 @@ def _equality(choices: list[Any]) -> Callable[[Any], bool]:
     ``75001`` matches ``"75001"`` as text; ``Decimal("12.50")`` matches ``12.5`` as numbers;
     but two strings never compare numerically, so ``"01234"`` does not match ``"1234"``.
     """
-    texts = frozenset(_folded(v) for v in choices)
-    numbers = frozenset(n for v in choices if (n := _number(v)) is not None)
-    typed_numbers = frozenset(_number(v) for v in choices if _is_number_type(v))
+    texts = frozenset(folded(v) for v in choices)
+    numbers = frozenset(n for v in choices if (n := as_number(v)) is not None)
+    typed_numbers = frozenset(as_number(v) for v in choices if is_number_type(v))
 
     def matches(raw: Any) -> bool:
-        text = _text(raw)
+        text = as_text(raw)
         if text is not None and text.casefold() in texts:
             return True
-        if _is_number_type(raw):
-            return _number(raw) in numbers
+        if is_number_type(raw):
+            return as_number(raw) in numbers
         if typed_numbers and isinstance(raw, str):
-            return _number(raw) in typed_numbers
+            return as_number(raw) in typed_numbers
         return False
 
     return matches
@@ -425,19 +437,19 @@ def _equality(choices: list[Any]) -> Callable[[Any], bool]:
 def _compile_age(field: str | None, value: list[Any], today: Today) -> _Node:
     # A rule's own field is read first, then the standard dob, then a plain age field.
     sources = tuple(dict.fromkeys([f for f in (field, "dob", "age") if f]))
-    low, high = _number(value[0]), _number(value[1])
-    label = f"{field + ' ' if field else ''}age_between [{_text(value[0])}, {_text(value[1])}]"
+    low, high = as_number(value[0]), as_number(value[1])
+    label = f"{field + ' ' if field else ''}age_between [{as_text(value[0])}, {as_text(value[1])}]"
 
     def age_of(values: Values) -> Decimal | int | None:
         for source in sources:
             raw = values.get(source)
             if raw is DEFERRED:
                 continue
-            born = _date(raw)
+            born = as_date(raw)
             if born is not None:
                 now = today()
                 return now.year - born.year - ((now.month, now.day) < (born.month, born.day))
-            years = _number(raw)
+            years = as_number(raw)
             if years is not None:
                 return years.to_integral_value(rounding=ROUND_FLOOR)
         return None
@@ -456,113 +468,3 @@ def _compile_age(field: str | None, value: list[Any], today: Today) -> _Node:
         return f"{label}: got age {age}"
 
     return _Node(test, explain)
-
-
-# --- lead value conversion: total functions, they never raise -----------------------------
-
-
-def _is_missing(raw: Any) -> bool:
-    if raw is None:
-        return True
-    if isinstance(raw, str):
-        return not raw.strip()
-    if isinstance(raw, list | tuple | dict | set | frozenset):
-        return not raw
-    return False
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | Decimal | date) and _text(value) is not None
-
-
-def _is_number_type(raw: Any) -> bool:
-    return isinstance(raw, int | float | Decimal) and not isinstance(raw, bool)
-
-
-def _text(raw: Any) -> str | None:
-    """The text of a scalar lead value (booleans as true/false), None for anything else."""
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, date):
-        return raw.isoformat()
-    if isinstance(raw, int | Decimal | float):
-        try:
-            return str(raw)
-        except ValueError:  # an int beyond Python's digit limit for str()
-            return None
-    return None
-
-
-def _folded(value: Any) -> str:
-    return (_text(value) or "").casefold()
-
-
-def _number(raw: Any) -> Decimal | None:
-    """A finite Decimal for a number or a numeric string, else None (booleans are not numbers)."""
-    try:
-        if isinstance(raw, bool):
-            return None
-        if isinstance(raw, Decimal):
-            return raw if raw.is_finite() else None
-        if isinstance(raw, int):
-            return Decimal(raw)
-        if isinstance(raw, float):
-            # Through repr so that 0.1 means 0.1, not its binary approximation.
-            return Decimal(repr(raw)) if math.isfinite(raw) else None
-        if isinstance(raw, str):
-            text = raw.strip()
-            return Decimal(text) if _NUMBER_RE.fullmatch(text) else None
-    except (InvalidOperation, ValueError, OverflowError):
-        return None
-    return None
-
-
-def _date(raw: Any) -> date | None:
-    """A date for a date, datetime or ISO date/datetime string, else None."""
-    if isinstance(raw, datetime):
-        return raw.date()
-    if isinstance(raw, date):
-        return raw
-    if isinstance(raw, str):
-        text = raw.strip()
-        if not (8 <= len(text) <= 40 and text[:4].isdigit()):
-            return None
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-        try:
-            return datetime.fromisoformat(text).date()
-        except ValueError:
-            return None
-    return None
-
-
-def _ordering_key(value: Any) -> Callable[[Any], Decimal | date | None] | None:
-    """How a rule's bound orders lead values: as numbers first, else as ISO dates."""
-    if _number(value) is not None:
-        return _number
-    if isinstance(value, str | date) and _date(value) is not None:
-        return _date
-    return None
-
-
-def _show(raw: Any) -> str:
-    text = _text(raw)
-    if text is None:
-        text = type(raw).__name__
-    elif isinstance(raw, str):
-        return '"' + _clip(text) + '"'
-    return _clip(text)
-
-
-def _show_rule_value(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_clip(_text(v) or "?") for v in value) + "]"
-    return _clip(_text(value) or "?")
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 1] + "…"

@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
-from .mapping import text_of
+from .transforms import text_of
 
 JSON_TYPE = "application/json"
 XML_TYPE = "application/xml"

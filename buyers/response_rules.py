@@ -24,7 +24,7 @@ import orjson
 
 from .choices import Outcome
 from .formats import body_text, decode_body
-from .mapping import text_of
+from .transforms import text_of
 
 _RULE_KEYS = ("accepted", "price", "reference", "reason")
 _ACCEPTED_KINDS = ("status", "path", "contains", "regex")

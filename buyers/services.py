@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from plumbing.fields import STANDARD_FIELDS, FieldSpec, Stage
+from plumbing.fields import STANDARD_FIELDS, FieldSpec, Stage, vertical_schema
 
 from .choices import BodyFormat
 from .filters import validate_filters
@@ -23,6 +23,7 @@ from .mapping import validate_mapping
 from .models import Campaign, Endpoint, MappingVersion
 from .response_rules import validate_response_rules
 from .schedule import validate_schedule
+from .signals import config_changed
 
 Schema = Mapping[str, FieldSpec]
 
@@ -31,9 +32,7 @@ Schema = Mapping[str, FieldSpec]
 
 def schema_of(vertical: Any) -> dict[str, FieldSpec]:
     """The field schema of a saved vertical: the standard fields plus its own."""
-    from exchange.config_cache import _vertical_schema
-
-    return _vertical_schema(vertical)
+    return vertical_schema(vertical.fields.all())
 
 
 def schema_from_fields(fields: list[Mapping[str, Any]]) -> dict[str, FieldSpec]:
@@ -152,12 +151,10 @@ def record_mapping_version(endpoint: Endpoint, *, changed_by: Any = None) -> Map
 @transaction.atomic
 def resume_campaigns(campaigns: QuerySet[Campaign]) -> int:
     """Clear the pause the exchange put on these campaigns; returns how many resumed."""
-    from exchange.config_cache import mark_config_changed
-
     count = campaigns.exclude(paused_reason="").update(
         paused_reason="", paused_at=None, updated_at=timezone.now()
     )
     if count:
-        # A queryset update sends no signal; tell the config cache directly.
-        mark_config_changed()
+        # A queryset update sends no post_save: say so, for the config cache.
+        config_changed.send(sender=Campaign)
     return count

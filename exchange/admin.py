@@ -8,6 +8,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from buyers.admin import BuyerAdmin
+
 from .models import ApiKey, InboundLog, Publisher, Vertical, VerticalField
 from .services import create_api_key, revoke_api_keys, rotate_callback_secrets
 
@@ -64,6 +66,24 @@ def _key_action(kind: str) -> Any:
 
     action.__name__ = f"create_{kind}_key"
     return action
+
+
+@admin.action(description="Create a buyer API key (shown once)")
+def create_buyer_key(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> None:
+    for buyer in queryset:
+        _, raw = create_api_key(kind="buyer", name="buyer key", buyer=buyer)
+        modeladmin.message_user(
+            request,
+            f"New key for {buyer}: {raw} — copy it now, it will not be shown again.",
+            messages.WARNING,
+        )
+
+
+# The exchange issues every API key, buyers' included, so it adds this action to the
+# buyer screen: buyers sit below the exchange and never import it.
+BuyerAdmin.actions = [*BuyerAdmin.actions, create_buyer_key]
 
 
 @admin.register(Publisher)

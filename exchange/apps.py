@@ -8,4 +8,6 @@ class ExchangeConfig(AppConfig):
     verbose_name = "Exchange"
 
     def ready(self) -> None:
+        # Here, not at the top: signal receivers import models, which load only once the
+        # app registry is ready.
         from . import signals  # noqa: F401  (config-cache invalidation)

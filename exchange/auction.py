@@ -14,14 +14,18 @@ from decimal import Decimal
 from typing import Any
 
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
+from buyers.caps import reached
 from buyers.choices import Outcome, PricingModel
+from buyers.circuits import open_endpoints
+from buyers.compiled import CampaignInfo
 from buyers.filters import DEFERRED
 from buyers.response_rules import Answer
+from buyers.schedule import describe_closed
 from buyers.transport import Fanout, OutboundResponse, fan_out
 
 from . import consent
 from .choices import Routing
-from .config_cache import CampaignInfo, PublisherInfo, VerticalInfo
+from .config_cache import PublisherInfo, VerticalInfo
 
 ACCEPTING = frozenset({Outcome.ACCEPTED, Outcome.SIMULATED})
 
@@ -93,9 +97,6 @@ def _deferred_fields(vertical: VerticalInfo) -> dict[str, Any]:
 
 def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[CampaignInfo]:
     """The campaigns that may bid, recording for every other one why not."""
-    from buyers.caps import reached
-    from buyers.circuits import open_endpoints
-
     candidates: list[CampaignInfo] = []
     values = {**ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id}
     if ctx.at_ping:
@@ -135,8 +136,6 @@ def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: Le
     if failed:
         return f"filter: {failed}"
     if not campaign.is_open(ctx.now):
-        from buyers.schedule import describe_closed
-
         return describe_closed(campaign.schedule, campaign.buyer_tz, ctx.now)
     return consent.static_problem(campaign, values)
 

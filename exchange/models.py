@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from plumbing.crypto import EncryptedTextField
-from plumbing.fields import STANDARD_FIELD_NAMES, FieldType, Stage
+from plumbing.fields import PII_FIELDS, FieldType, Stage
 
 from .choices import KeyKind, PayoutModel, Routing
 
@@ -80,11 +80,8 @@ class VerticalField(models.Model):
             raise ValidationError({"choices": "A choice field needs its list of choices."})
         if self.required_at_ping and self.stage == Stage.POST:
             raise ValidationError({"required_at_ping": "A post-stage field is not in a ping."})
-        if self.name in STANDARD_FIELD_NAMES and self.stage == Stage.PING:
-            from plumbing.fields import PII_FIELDS
-
-            if self.name in PII_FIELDS:
-                raise ValidationError({"stage": "Personal data is never a ping field."})
+        if self.name in PII_FIELDS and self.stage == Stage.PING:
+            raise ValidationError({"stage": "Personal data is never a ping field."})
 
 
 class Publisher(models.Model):

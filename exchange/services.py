@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from .config_cache import mark_config_changed
 from .models import ApiKey, Publisher, new_callback_secret
 
 
@@ -29,8 +30,6 @@ def create_api_key(
 
 @transaction.atomic
 def revoke_api_keys(keys: Any) -> int:
-    from .config_cache import mark_config_changed
-
     count = keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
     if count:
         # A queryset update sends no signal; tell the config cache directly.

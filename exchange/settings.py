@@ -186,6 +186,21 @@ SWITCHYARD = {
     # and writes them ahead, to be committed at the deadline if no late bid comes (0: off).
     "SETTLE_EARLY_MS": _read("SETTLE_EARLY_MS", float, 5),
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
+    # Circuit breakers (buyers.circuits): open after this many failures in a row, or when
+    # failures make up CIRCUIT_FAILURE_RATIO of at least CIRCUIT_MIN_CALLS calls within
+    # CIRCUIT_WINDOW_SECONDS; stay open CIRCUIT_COOL_DOWN_SECONDS before one probe.
+    "CIRCUIT_FAILURES": _read("CIRCUIT_FAILURES", int, 5),
+    "CIRCUIT_FAILURE_RATIO": _read("CIRCUIT_FAILURE_RATIO", float, 0.5),
+    "CIRCUIT_MIN_CALLS": _read("CIRCUIT_MIN_CALLS", int, 20),
+    "CIRCUIT_WINDOW_SECONDS": _read("CIRCUIT_WINDOW_SECONDS", int, 60),
+    "CIRCUIT_COOL_DOWN_SECONDS": _read("CIRCUIT_COOL_DOWN_SECONDS", int, 30),
+    # How often a process re-reads an endpoint's failure ratio, and the circuits' states.
+    "CIRCUIT_RATIO_CHECK_SECONDS": _read("CIRCUIT_RATIO_CHECK_SECONDS", float, 1.0),
+    "CIRCUIT_STATE_SECONDS": _read("CIRCUIT_STATE_SECONDS", float, 1.0),
+    # Auto-pause (leads.autopause, on beat): a campaign's pings over this window, and the
+    # fewest calls that make its timeout rate or latency count.
+    "AUTOPAUSE_WINDOW_SECONDS": _read("AUTOPAUSE_WINDOW_SECONDS", int, 300),
+    "AUTOPAUSE_MIN_CALLS": _read("AUTOPAUSE_MIN_CALLS", int, 20),
     # Compliance (docs/compliance.md). The verifier of TrustedForm certificates and Jornaya
     # LeadiDs: a dotted class path (exchange.consent.FormatVerifier checks the format;
     # exchange.consent.HttpVerifier asks CONSENT_VERIFIER_URL, within the timeout).
@@ -197,6 +212,12 @@ SWITCHYARD = {
     "INBOUND_LOG_RETENTION_DAYS": _read("INBOUND_LOG_RETENTION_DAYS", int, 30),
     "TRANSACTION_LOG_RETENTION_DAYS": _read("TRANSACTION_LOG_RETENTION_DAYS", int, 90),
 }
+
+# The WSGI process's GIL switch interval (exchange.wsgi): request threads wait on the
+# transport loop's thread, and a shorter interval lets a finished fan-out answer at once.
+GIL_SWITCH_INTERVAL_MS = _read("GIL_SWITCH_INTERVAL_MS", float, 0.5)
+if GIL_SWITCH_INTERVAL_MS <= 0:
+    raise ImproperlyConfigured("GIL_SWITCH_INTERVAL_MS is malformed: it must be positive")
 
 for _name in (
     "CONSENT_VERIFIER_TIMEOUT_MS",
@@ -268,7 +289,7 @@ LOG_LEVEL = _read("LOG_LEVEL", str, "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_pii": {"()": "leads.pii.MaskPiiLogFilter"}},
+    "filters": {"mask_pii": {"()": "plumbing.pii.MaskPiiLogFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_pii"]}

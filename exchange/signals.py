@@ -6,6 +6,10 @@ from typing import Any
 
 from django.db.models.signals import post_delete, post_save
 
+from buyers.signals import config_changed
+
+from .config_cache import mark_config_changed
+
 CONFIG_MODELS = {
     ("exchange", "vertical"),
     ("exchange", "verticalfield"),
@@ -22,10 +26,13 @@ CONFIG_MODELS = {
 def _config_changed(sender: Any, **kwargs: Any) -> None:
     meta = sender._meta
     if (meta.app_label, meta.model_name) in CONFIG_MODELS:
-        from .config_cache import mark_config_changed
-
         mark_config_changed()
+
+
+def _buyers_config_changed(sender: Any, **kwargs: Any) -> None:
+    mark_config_changed()
 
 
 post_save.connect(_config_changed, dispatch_uid="switchyard-config-save")
 post_delete.connect(_config_changed, dispatch_uid="switchyard-config-delete")
+config_changed.connect(_buyers_config_changed, dispatch_uid="switchyard-buyers-config")

@@ -13,9 +13,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from leads.pii import normalize_phone
 from plumbing import zipdata
 from plumbing.fields import CONSENT_SELLERS, PII_FIELDS, FieldSpec, FieldType, Stage
+from plumbing.pii import normalize_phone
 
 US_STATES = frozenset(
     [

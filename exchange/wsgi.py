@@ -7,7 +7,7 @@ import gc
 import os
 import sys
 
-from django.core.exceptions import ImproperlyConfigured
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
@@ -21,10 +21,7 @@ zipdata.index()
 # Request threads hand their fan-out to the transport loop's thread and wait for it.
 # Python lets a busy thread keep the GIL for 5 ms before a waiting one may run; a
 # shorter interval lets a finished fan-out answer at once.
-try:
-    sys.setswitchinterval(float(os.environ.get("GIL_SWITCH_INTERVAL_MS", "0.5")) / 1000)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"GIL_SWITCH_INTERVAL_MS is malformed: {exc}") from exc
+sys.setswitchinterval(settings.GIL_SWITCH_INTERVAL_MS / 1000)
 
 # What is loaded by now lives as long as the process: keep the cyclic garbage collector
 # from scanning it again on every full collection, a pause that lands in ping latency.

@@ -14,7 +14,10 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
+from plumbing.pii import mask_fields
+
 from .choices import DeliveryStatus, LeadStatus
+from .delivery import replay_lead
 from .models import (
     Bid,
     Delivery,
@@ -25,7 +28,6 @@ from .models import (
     Return,
     TransactionLog,
 )
-from .pii import mask_fields
 
 
 class ReadOnlyMixin:
@@ -50,8 +52,6 @@ class ReplayMixin:
         return request.user.has_perm("leads.change_delivery")
 
     def replay_leads(self, request: HttpRequest, leads: QuerySet[Lead]) -> None:
-        from .delivery import replay_lead
-
         by = request.user.get_username() or "an account manager"
         replayed = sum(replay_lead(lead, by=by) for lead in leads)
         skipped = len(leads) - replayed

@@ -13,8 +13,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from plumbing.pii import email_hash, normalize_phone, phone_hash
+
 from .models_compliance import DeletionRequest, DeletionStatus, Suppression, SuppressionSource
-from .pii import email_hash, normalize_phone, phone_hash
 from .privacy import file_deletion_request, process_deletion
 from .suppression import SuppressionError, export_csv, import_csv, person_from, suppress
 

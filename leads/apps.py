@@ -6,3 +6,11 @@ from django.apps import AppConfig
 class LeadsConfig(AppConfig):
     name = "leads"
     verbose_name = "Leads and transactions"
+
+    def ready(self) -> None:
+        # Imported here, not at the top: an app's models load only after apps are ready.
+        from buyers.circuits import register_call_counter
+
+        from .calllog import count_recent_calls
+
+        register_call_counter(count_recent_calls)

@@ -18,15 +18,21 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from buyers.auth import forget_oauth2_token
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
+from buyers.caps import release, reserve
 from buyers.choices import AuthType, Outcome
+from buyers.circuits import allows, probe_at, record_outcome
+from buyers.compiled import CampaignInfo
 from buyers.response_rules import Answer
 from buyers.transport import OutboundResponse, send
-from exchange.config_cache import CampaignInfo, Config
+from exchange.config_cache import Config
+from plumbing.pii import pii_values, scrub_text
 
+from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
+from .ledger import money, record_sale
 from .models import Delivery, Lead, LeadEvent, TransactionLog
-from .pii import pii_values, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +65,6 @@ def _backoff(campaign: CampaignInfo | None, attempt_number: int) -> float:
 
 def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | None = None) -> str:
     """One claimed attempt at one delivery; returns the outcome class."""
-    from buyers.caps import release, reserve
-    from buyers.circuits import allows, probe_at, record_outcome
 
     now = timezone.now()
     claimed = Delivery.objects.filter(pk=delivery.pk, status__in=OPEN).update(
@@ -135,7 +139,6 @@ def _post(
     cred = endpoint.credential
     if response.status == 401 and cred is not None and cred.type == AuthType.OAUTH2:
         # The token may have been revoked early: fetch a new one, once.
-        from buyers.auth import forget_oauth2_token
 
         forget_oauth2_token(cred)
         prepared = prepare_call(
@@ -210,9 +213,6 @@ def _sell(
     lead: Lead, delivery: Delivery, campaign: CampaignInfo, answer: Answer, config: Config
 ) -> bool:
     """Mark the lead sold to this delivery's campaign, with its ledger row and callback."""
-    from .callbacks import queue_callback
-    from .ledger import record_sale
-    from .services import money
 
     publisher = config.publishers[lead.publisher_id]
     payout = publisher.payout_for(delivery.price)

@@ -19,15 +19,19 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
 from buyers.choices import Outcome
 from buyers.transport import OutboundRequest, OutboundResponse, send
+from exchange.models import Publisher
 
 from .choices import DeliveryStatus, LeadStatus, LogKind
+from .ledger import money
 from .models import Lead, LeadEvent, PublisherCallback, TransactionLog
+from .queue import enqueue_after_commit
 
 SIGNATURE_HEADER = "X-Switchyard-Signature"
 TIMEOUT_MS = 5000
@@ -64,9 +68,6 @@ def queue_callback(lead: Lead, event: LeadEvent) -> PublisherCallback | None:
     Does nothing for non-final statuses or when the publisher has no callback URL.
     The task is enqueued after commit; if the broker is down the sweeper sends it later.
     """
-    from exchange.models import Publisher
-
-    from .services import money
 
     public = PUBLIC_STATUS.get(event.to_status)
     if public is None:
@@ -97,17 +98,25 @@ def queue_callback(lead: Lead, event: LeadEvent) -> PublisherCallback | None:
     return callback
 
 
-def schedule_callback(callback_id: int, when: datetime | None = None) -> None:
-    """Enqueue ``send_callback`` after commit; a broker failure is left to the sweeper."""
-    from .tasks import enqueue_after_commit, send_publisher_callback
+@shared_task(
+    name="leads.tasks.send_publisher_callback",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def send_publisher_callback(callback_id: str) -> str:
+    """One attempt at one publisher callback (the task; ``leads.tasks`` lists it)."""
+    return deliver_callback(int(callback_id))
 
+
+def schedule_callback(callback_id: int, when: datetime | None = None) -> None:
+    """Enqueue ``send_publisher_callback`` after commit; a broker failure is left to the
+    sweeper."""
     enqueue_after_commit(send_publisher_callback, str(callback_id), when)
 
 
 def deliver_callback(callback_id: int) -> str:
     """One claimed attempt at one callback; returns the outcome class (or why not sent)."""
-    from exchange.models import Publisher
-
     now = timezone.now()
     claimable = Q(status__in=OPEN, next_attempt_at__lte=now) | Q(
         status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM

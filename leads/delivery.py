@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from celery import shared_task
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,8 +24,11 @@ from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
 
 from .attempts import OPEN, WALKING, attempt
+from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
+from .ledger import money
 from .models import Delivery, Lead, LeadEvent
+from .queue import enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +85,6 @@ def answer_for(lead: Lead, *, mode: str, config: Config) -> dict[str, Any]:
 
 
 def publisher_answer(lead: Lead) -> dict[str, Any]:
-    from .services import money
 
     if lead.status == LeadStatus.SOLD:
         return {"lead_id": str(lead.id), "status": "sold", "price": money(lead.payout)}
@@ -214,8 +217,6 @@ def _recover_interrupted(lead_id: Any) -> None:
 
 def _park(lead: Lead, note: str, when: datetime | None = None) -> None:
     """Leave the lead to the workers: status pending, a task scheduled after commit."""
-    from .tasks import schedule_lead
-
     with transaction.atomic():
         if lead.status == LeadStatus.POSTING:
             Lead.objects.filter(pk=lead.pk).update(
@@ -229,8 +230,6 @@ def _park(lead: Lead, note: str, when: datetime | None = None) -> None:
 
 
 def _finish_unsold(lead: Lead) -> str:
-    from .callbacks import queue_callback
-
     failed = lead.deliveries.filter(status=DeliveryStatus.FAILED).exists()
     skipped_only = not lead.deliveries.exclude(status=DeliveryStatus.SKIPPED).exists()
     status = LeadStatus.FAILED if failed else LeadStatus.REJECTED
@@ -263,8 +262,6 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
     Returns False when the lead is not failed (already replayed, or sold since), so
     a double click replays once. Deliveries are re-sent with the same Idempotency-Key.
     """
-    from .tasks import schedule_lead
-
     now = timezone.now()
     with transaction.atomic():
         moved = Lead.objects.filter(pk=lead.pk, status=LeadStatus.FAILED).update(
@@ -288,3 +285,19 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
         schedule_lead(lead.pk)
     lead.status = LeadStatus.PENDING
     return True
+
+
+# --- the task -------------------------------------------------------------------------------
+
+
+@shared_task(
+    name="leads.tasks.deliver_lead", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def deliver_lead(lead_id: str) -> str:
+    """Move one lead down its waterfall as far as it can go now (``leads.tasks`` lists it)."""
+    return advance(lead_id)
+
+
+def schedule_lead(lead_id: Any, when: datetime | None = None) -> None:
+    """Enqueue ``deliver_lead`` after commit (the sweeper covers a broker outage)."""
+    enqueue_after_commit(deliver_lead, str(lead_id), when)

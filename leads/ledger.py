@@ -20,7 +20,13 @@ from .choices import LedgerKind
 from .models import Lead, LedgerEntry
 
 FOUR_PLACES = Decimal("0.0001")
+TWO_PLACES = Decimal("0.01")
 ZERO = Decimal("0.0000")
+
+
+def money(value: Decimal | None) -> str | None:
+    """An amount as the APIs and callbacks show it: text with two decimal places."""
+    return None if value is None else str(value.quantize(TWO_PLACES))
 
 
 class LedgerError(Exception):

@@ -12,11 +12,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from buyers.models import Credential
 from exchange.models import InboundLog
+from plumbing.pii import MASK, normalize_phone, pii_values, scrub_text
 
 from .models import Delivery, Lead, LeadEvent, TransactionLog
 from .models_compliance import (
@@ -25,9 +28,8 @@ from .models_compliance import (
     PersonClaim,
     SuppressionSource,
 )
-from .pii import MASK, normalize_phone, pii_values, scrub_text
+from .queue import enqueue_after_commit
 from .suppression import Person, person_from, suppress_person
-from .tasks import enqueue_after_commit, process_deletion_request
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,6 @@ def rotate_pii_keys() -> int:
     """Re-encrypt every lead's PII and every credential secret under the newest key in
     PII_KEYS; returns how many values were rewritten. Run after putting a new key
     first in PII_KEYS; the old key can be removed once this has finished."""
-    from buyers.models import Credential
-
     count = 0
     # Reading decrypts with whichever key matches; writing encrypts with the newest.
     for lead in Lead.objects.exclude(pii="").only("id", "pii").iterator(chunk_size=BATCH):
@@ -217,6 +217,17 @@ def _erase_person(request: DeletionRequest) -> dict[str, int]:
     hashes = [h for h in (person.phone_hash, person.email_hash) if h]
     PersonClaim.objects.filter(person_hash__in=hashes).delete()
     return counts
+
+
+@shared_task(
+    name="leads.tasks.process_deletion_request",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def process_deletion_request(request_id: str) -> str:
+    """Erase one person's data for their deletion request, and stamp it done."""
+    return str(process_deletion(request_id).status)
 
 
 def erase_person(*, phone: str = "", email: str = "", requested_by: str = "") -> DeletionRequest:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 
+from buyers.circuits import record_outcomes
 from plumbing.per_process import PerProcess
 from plumbing.rows import insert_together
 
@@ -45,8 +46,6 @@ class Batch:
         self.outcomes += other.outcomes
 
     def write(self) -> None:
-        from buyers.circuits import record_outcomes
-
         # The rows in one statement (PostgreSQL) or one short transaction (SQLite); the
         # circuits' reads and updates after it, so no ping's write waits on them.
         insert_together(self.logs, self.events)

@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from exchange.validation import EMAIL_SPEC, FieldError, clean_field
+from plumbing.pii import email_hash, normalize_phone, phone_hash
 
 from .models_compliance import Suppression, SuppressionSource
-from .pii import email_hash, normalize_phone, phone_hash
 
 CSV_COLUMNS = ("phone", "email", "reason")
 EXPORT_COLUMNS = ("phone_hash", "email_hash", "reason", "source", "added_by", "created_at")

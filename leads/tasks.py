@@ -1,5 +1,10 @@
 """Celery tasks: load by id, call a service, nothing else.
 
+The two a state change enqueues sit next to their work, so those modules need not
+import this one: ``deliver_lead`` in ``leads.delivery`` and ``send_publisher_callback``
+in ``leads.callbacks`` (their names stay ``leads.tasks.*``); they are listed here with
+the periodic ones.
+
 Tasks carry ids only and may run twice or never: the rows they point at hold the
 truth, each attempt is claimed by a conditional UPDATE, and the sweeper re-queues
 whatever is due but nobody is working on (a broker that was down, a killed worker).
@@ -8,17 +13,20 @@ whatever is due but nobody is working on (a broker that was down, a killed worke
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from celery import Task, shared_task
-from django.db import transaction
+from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
+from . import privacy
+from .autopause import pause_unhealthy_campaigns
+from .callbacks import due_callbacks, send_publisher_callback
 from .choices import DeliveryStatus, LeadStatus
+from .delivery import deliver_lead
 from .models import Lead
 from .models_compliance import DeletionRequest, DeletionStatus
+from .privacy import process_deletion_request  # noqa: F401  (a task: leads.tasks.*)
 
 log = logging.getLogger(__name__)
 
@@ -27,27 +35,9 @@ FRESH = timedelta(seconds=10)
 SWEEP_BATCH = 500
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def deliver_lead(lead_id: str) -> str:
-    """Move one lead down its waterfall as far as it can go now."""
-    from .delivery import advance
-
-    return advance(lead_id)
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def send_publisher_callback(callback_id: str) -> str:
-    """One attempt at one publisher callback."""
-    from .callbacks import deliver_callback
-
-    return deliver_callback(int(callback_id))
-
-
 @shared_task(ignore_result=True)
 def autopause_campaigns() -> int:
     """Pause campaigns whose pings break their timeout-rate or latency limits."""
-    from buyers.autopause import pause_unhealthy_campaigns
-
     return len(pause_unhealthy_campaigns())
 
 
@@ -55,40 +45,9 @@ def autopause_campaigns() -> int:
 def purge_expired_pii() -> dict[str, int]:
     """The daily purge (on beat): personal data past PII_RETENTION_DAYS, inbound and
     transaction logs past their retention settings."""
-    from . import privacy
-
     counts = privacy.purge_expired_data()
     log.info("retention purge: %s", counts)
     return counts
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def process_deletion_request(request_id: str) -> str:
-    """Erase one person's data for their deletion request, and stamp it done."""
-    from . import privacy
-
-    return str(privacy.process_deletion(request_id).status)
-
-
-def enqueue_after_commit(task: Task, arg: str, when: datetime | None = None) -> None:
-    """Enqueue ``task(arg)`` once the current transaction commits (at once outside one).
-
-    A broker that is down must not fail the caller: the row is already committed and
-    the sweeper enqueues it later, so nothing is lost.
-    """
-
-    def enqueue() -> None:
-        try:
-            task.apply_async((arg,), eta=when)
-        except Exception:  # kombu raises many types for an unreachable broker
-            log.warning("could not enqueue %s(%s); the sweeper will", task.name, arg, exc_info=True)
-
-    transaction.on_commit(enqueue)
-
-
-def schedule_lead(lead_id: Any, when: datetime | None = None) -> None:
-    """Enqueue ``deliver_lead`` after commit (the sweeper covers a broker outage)."""
-    enqueue_after_commit(deliver_lead, str(lead_id), when)
 
 
 @shared_task(ignore_result=True)
@@ -100,8 +59,6 @@ def sweep_deliveries() -> int:
     are closed but the lead was never finished. Runs on beat every few seconds;
     duplicates it may cause are harmless.
     """
-    from .callbacks import due_callbacks
-
     now = timezone.now()
     idle = (
         Lead.objects.filter(status__in=(LeadStatus.POSTING, LeadStatus.PENDING))
@@ -127,7 +84,16 @@ def sweep_deliveries() -> int:
     for request_id in DeletionRequest.objects.filter(
         status=DeletionStatus.RECEIVED, created_at__lt=now - FRESH
     ).values_list("id", flat=True)[:SWEEP_BATCH]:
-        process_deletion_request.delay(str(request_id))
+        privacy.process_deletion_request.delay(str(request_id))
     if lead_ids or callback_ids:
         log.info("sweeper re-queued %d lead(s), %d callback(s)", len(lead_ids), len(callback_ids))
     return len(lead_ids) + len(callback_ids)
+
+
+__all__ = [
+    "autopause_campaigns",
+    "deliver_lead",
+    "purge_expired_pii",
+    "send_publisher_callback",
+    "sweep_deliveries",
+]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from django.db import models
 
@@ -72,3 +74,32 @@ STANDARD_FIELDS: tuple[FieldSpec, ...] = (
 )
 CONSENT_SELLERS = "consent_sellers"
 STANDARD_FIELD_NAMES: frozenset[str] = frozenset(f.name for f in STANDARD_FIELDS)
+
+
+class VerticalFieldLike(Protocol):
+    """What a vertical's own field row offers (``exchange.models.VerticalField``)."""
+
+    name: str
+    type: str
+    stage: str
+    required_at_ping: bool
+    required_at_post: bool
+    choices: Any
+
+
+def vertical_schema(own_fields: Iterable[VerticalFieldLike]) -> dict[str, FieldSpec]:
+    """A vertical's field schema: the standard fields, overridden or extended by its own."""
+    schema = {spec.name: spec for spec in STANDARD_FIELDS}
+    for vf in own_fields:
+        base = schema.get(vf.name)
+        schema[vf.name] = FieldSpec(
+            name=vf.name,
+            type=vf.type,
+            stage=vf.stage,
+            required_at_ping=vf.required_at_ping,
+            required_at_post=vf.required_at_post,
+            choices=tuple(str(c) for c in vf.choices or ()),
+            pii=base.pii if base else False,
+            max_length=base.max_length if base else 255,
+        )
+    return schema

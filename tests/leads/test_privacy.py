@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from leads.models import Lead
-from leads.pii import email_hash, phone_hash
+from plumbing.pii import email_hash, phone_hash
 from tests.factories import make_publisher, make_vertical
 
 pytestmark = pytest.mark.django_db

@@ -18,8 +18,8 @@ from werkzeug import Response
 from buyers.models import Buyer
 from exchange.services import create_api_key
 from leads.models import Lead, Suppression
-from leads.pii import email_hash, phone_hash
-from tests.factories import POST_LEAD, direct_post, make_campaign, make_publisher, make_vertical
+from plumbing.pii import email_hash, phone_hash
+from tests.factories import direct_post, make_campaign, make_publisher, make_vertical
 from tests.factories import ping as send_ping
 from tests.factories import post as send_post
 

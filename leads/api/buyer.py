@@ -12,12 +12,14 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from buyers.models import Buyer
 from exchange.api.base import PublicApiView
 from exchange.api.errors import ApiError
 from exchange.api.serializers import ErrorBody
 from leads.choices import DeliveryStatus, LeadStatus, ReturnReason
 from leads.filtersets import BoughtLeadFilter
 from leads.models import Delivery, Lead
+from leads.returns import ReturnRefused, record_return
 
 from . import serializers as s
 
@@ -43,9 +45,6 @@ class ReturnsView(BuyerApiView):
     )
     def post(self, request: Request) -> Response:
         """Return a lead you bought, within your return window, with a reason code."""
-        from buyers.models import Buyer
-        from leads.returns import ReturnRefused, record_return
-
         body = self.body(request)
         reason = body.get("reason")
         if reason not in ReturnReason.values:

@@ -22,16 +22,18 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from .choices import Outcome
-from .models import Campaign
+from buyers.choices import Outcome
+from buyers.models import Campaign
+from exchange.config_cache import mark_config_changed
+
+from .choices import LogKind
+from .models import TransactionLog
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"AUTOPAUSE_WINDOW_SECONDS": 300, "AUTOPAUSE_MIN_CALLS": 20}
-
 
 def _setting(name: str) -> int:
-    return int(settings.SWITCHYARD.get(name, DEFAULTS[name]))
+    return int(settings.SWITCHYARD[name])
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +57,6 @@ def ping_health(now: datetime | None = None) -> list[PingHealth]:
     longer than it, so a count against the campaign's own column answers it in SQL
     on any database.
     """
-    from leads.choices import LogKind
-    from leads.models import TransactionLog
-
     now = now or timezone.now()
     since = now - timedelta(seconds=_setting("AUTOPAUSE_WINDOW_SECONDS"))
     rows = (
@@ -80,9 +79,6 @@ def ping_health(now: datetime | None = None) -> list[PingHealth]:
 
 def p95_latency_ms(campaign_id: int, since: datetime) -> int:
     """The 95th percentile of a campaign's ping durations since ``since`` (nearest rank)."""
-    from leads.choices import LogKind
-    from leads.models import TransactionLog
-
     durations = sorted(
         TransactionLog.objects.filter(
             campaign_id=campaign_id, kind=LogKind.PING, is_test=False, created_at__gte=since
@@ -123,8 +119,6 @@ def pause_unhealthy_campaigns(now: datetime | None = None) -> list[Campaign]:
 
 def pause_campaign(campaign: Campaign, reason: str, *, now: datetime | None = None) -> bool:
     """Pause one campaign with a visible reason; False when it was already paused."""
-    from exchange.config_cache import mark_config_changed
-
     now = now or timezone.now()
     with transaction.atomic():
         moved = Campaign.objects.filter(pk=campaign.pk, paused_reason="").update(

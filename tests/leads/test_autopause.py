@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from buyers.autopause import pause_unhealthy_campaigns
 from buyers.models import Campaign
 from buyers.services import resume_campaigns
+from leads.autopause import pause_unhealthy_campaigns
 from leads.models import TransactionLog
 from leads.tasks import autopause_campaigns
 from tests.factories import PING_LEAD, make_campaign, make_publisher, make_vertical
