@@ -10,6 +10,14 @@ import pytest
 os.environ.setdefault("SWITCHYARD_TESTING", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _zip_data_loaded() -> None:
+    # Read once per test process, before any test's clock starts (as exchange.wsgi does).
+    from plumbing import zipdata
+
+    zipdata.index()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_config_cache() -> Iterator[None]:
     # Each test builds its own configuration inside a rolled-back transaction.
