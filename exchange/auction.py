@@ -87,6 +87,7 @@ class LeadContext:
     is_test: bool
     now: datetime
     excluded_buyers: Mapping[int, str] = field(default_factory=dict)  # buyer id -> reason
+    excluded_campaigns: Mapping[int, str] = field(default_factory=dict)  # campaign id -> reason
     # A ping: post-stage fields are not known yet, and rules on them wait for the post.
     at_ping: bool = False
 
@@ -128,6 +129,8 @@ def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: Le
         return campaign.not_live_reason
     if campaign.buyer_id in ctx.excluded_buyers:
         return ctx.excluded_buyers[campaign.buyer_id]
+    if campaign.id in ctx.excluded_campaigns:
+        return ctx.excluded_campaigns[campaign.id]
     if campaign.post is None:
         return "no post endpoint"
     if campaign.ping is None and campaign.pricing_model != PricingModel.FIXED:

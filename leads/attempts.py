@@ -29,10 +29,12 @@ from buyers.transport import OutboundResponse, send
 from exchange.config_cache import Config
 from plumbing.pii import pii_values, scrub_text
 
+from . import claims
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money, record_sale
 from .models import Delivery, Lead, LeadEvent, TransactionLog
+from .post_checks import DUPLICATE_FOR_BUYER
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +94,17 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
     if not lead.is_test and not allows(endpoint.id):
         _log_attempt(lead, delivery, campaign, prepared, None, Answer.circuit_open())
         return _after_failure(delivery, campaign, Answer.circuit_open(), probe_at(endpoint.id))
+    hashes = [] if lead.is_test else claims.person_hashes(lead.phone_hash, lead.email_hash)
+    # The buyer's own window, claimed before the post: of two leads of one person racing
+    # to the same buyer (from two verticals, say), only one is posted to it.
+    if not claims.claim_for_buyer(lead.pk, campaign.buyer_id, hashes, campaign.dedupe_days, now):
+        _close(delivery, DeliveryStatus.SKIPPED, "", DUPLICATE_FOR_BUYER)
+        return "duplicate"
     reservation = None
     if not lead.is_test:
         reservation = reserve(campaign.caps, delivery.price, now)
         if reservation is None:
+            claims.release(lead.pk, buyer_id=campaign.buyer_id)
             _close(delivery, DeliveryStatus.SKIPPED, "", "cap reached")
             return "cap_reached"
 
@@ -111,9 +120,13 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
             sold = _sell(lead, delivery, campaign, answer, config)
             return answer.outcome
     finally:
-        # Whatever went wrong, a lead not sold gives back what it took from the caps.
-        if reservation is not None and not sold:
-            release(reservation)
+        # Whatever went wrong, a lead not sold gives back what it took from the caps,
+        # and the buyer's claim on the person.
+        if not sold:
+            if reservation is not None:
+                release(reservation)
+            if hashes:
+                claims.release(lead.pk, buyer_id=campaign.buyer_id)
     return _after_failure(delivery, campaign, answer)
 
 
@@ -253,5 +266,6 @@ def _sell(
         lead.refresh_from_db()
         if not lead.is_test:
             record_sale(lead)
+            claims.mark_sold(lead, campaign.buyer_id, now)
         queue_callback(lead, event)
     return True
