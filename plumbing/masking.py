@@ -88,6 +88,9 @@ def pii_values(pii: Mapping[str, Any]) -> list[str]:
             forms.add(text.split("@", 1)[0])
         # Each word of a multi-word value too ("Mary Ann" split by a mapping).
         forms |= {word for word in re.split(r"\s+", text.strip()) if word}
+        # Case changes a mapping may make that matching without case does not see
+        # (an upper-cased "ǰ" is two characters, "J̌").
+        forms |= {f.upper() for f in forms} | {f.lower() for f in forms}
         for form in list(forms):
             values |= _encodings(form)
     return sorted(v for v in values if v.strip())
