@@ -36,7 +36,7 @@ class CircuitStateAdmin(admin.ModelAdmin):
     list_filter = ["status", "endpoint__kind"]
     list_select_related = ["endpoint__campaign"]
     search_fields = ["endpoint__campaign__slug", "endpoint__url"]
-    fields = [
+    readonly_fields = [
         "endpoint",
         "status",
         "consecutive_failures",
@@ -45,7 +45,7 @@ class CircuitStateAdmin(admin.ModelAdmin):
         "updated_at",
         "history",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
     actions = ["close_now"]
     HISTORY_ROWS = 50
 
@@ -85,8 +85,16 @@ class MappingVersionAdmin(admin.ModelAdmin):
     list_select_related = ["endpoint__campaign", "changed_by"]
     search_fields = ["endpoint__campaign__slug"]
     date_hierarchy = "changed_at"
-    fields = ["endpoint", "number", "changed_by", "changed_at", "changes", "mapping", "response"]
-    readonly_fields = fields
+    readonly_fields = [
+        "endpoint",
+        "number",
+        "changed_by",
+        "changed_at",
+        "changes",
+        "mapping",
+        "response",
+    ]
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

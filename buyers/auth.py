@@ -15,12 +15,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import requests
 from django.core.cache import cache
 
 from .choices import AuthType
+
+if TYPE_CHECKING:
+    from .compiled import CredentialInfo
 
 TOKEN_REFRESH_MARGIN_S = 60
 TOKEN_FETCH_TIMEOUT_S = 5
@@ -35,7 +38,7 @@ class CredentialError(Exception):
     """A credential that cannot produce headers (missing secret, token endpoint down)."""
 
 
-def secret_of(cred: Any) -> str:
+def secret_of(cred: CredentialInfo) -> str:
     if cred.secret_env:
         value = os.environ.get(cred.secret_env, "")
         if not value:
@@ -44,7 +47,7 @@ def secret_of(cred: Any) -> str:
     return cred.secret or ""
 
 
-def _cache_key(cred: Any) -> str:
+def _cache_key(cred: CredentialInfo) -> str:
     issuer = f"{cred.token_url}\n{cred.client_id}\n{cred.scope}"
     return f"oauth2-token:{cred.id}:{hashlib.sha256(issuer.encode()).hexdigest()[:16]}"
 
@@ -55,12 +58,14 @@ def _lock_for(key: str) -> threading.Lock:
     return _token_locks.setdefault(key, threading.Lock())
 
 
-def _usable(token: Any, now: float) -> bool:
+def _usable(token: Any, now: float) -> TypeGuard[tuple[str, float]]:
     """A cached (token, expires_at) that is not about to expire."""
     return bool(token) and token[1] - TOKEN_REFRESH_MARGIN_S > now
 
 
-def fetch_oauth2_token(cred: Any, timeout_s: float = TOKEN_FETCH_TIMEOUT_S) -> tuple[str, float]:
+def fetch_oauth2_token(
+    cred: CredentialInfo, timeout_s: float = TOKEN_FETCH_TIMEOUT_S
+) -> tuple[str, float]:
     """Ask the token endpoint for a client-credentials token: (token, expires_at epoch)."""
     data = {"grant_type": "client_credentials"}
     if cred.scope:
@@ -80,7 +85,7 @@ def fetch_oauth2_token(cred: Any, timeout_s: float = TOKEN_FETCH_TIMEOUT_S) -> t
     return token, time.time() + float(payload.get("expires_in", 3600))
 
 
-def oauth2_token(cred: Any) -> str:
+def oauth2_token(cred: CredentialInfo) -> str:
     key = _cache_key(cred)
     local = _local_tokens.get(key)
     if local is not None and _usable(local, time.time()):
@@ -88,12 +93,14 @@ def oauth2_token(cred: Any) -> str:
     with _lock_for(key):
         shared = cache.get(key)
         if _usable(shared, time.time()):
-            _local_tokens[key] = tuple(shared)  # type: ignore[assignment]
+            _local_tokens[key] = (shared[0], shared[1])
             return shared[0]
         return _fetch_and_store(cred, key)
 
 
-def renew_oauth2_token(cred: Any, refused: str, timeout_s: float = TOKEN_FETCH_TIMEOUT_S) -> str:
+def renew_oauth2_token(
+    cred: CredentialInfo, refused: str, timeout_s: float = TOKEN_FETCH_TIMEOUT_S
+) -> str:
     """A token other than ``refused``, which the buyer answered 401 to: the one another
     refused call has just fetched, if any, else a new one. N calls refused at once
     (a fan-out, several workers) so fetch one token, not N."""
@@ -102,26 +109,28 @@ def renew_oauth2_token(cred: Any, refused: str, timeout_s: float = TOKEN_FETCH_T
         now = time.time()
         for known in (_local_tokens.get(key), cache.get(key)):
             if _usable(known, now) and known[0] != refused:
-                _local_tokens[key] = tuple(known)  # type: ignore[assignment]
+                _local_tokens[key] = (known[0], known[1])
                 return known[0]
         return _fetch_and_store(cred, key, timeout_s)
 
 
-def _fetch_and_store(cred: Any, key: str, timeout_s: float = TOKEN_FETCH_TIMEOUT_S) -> str:
+def _fetch_and_store(
+    cred: CredentialInfo, key: str, timeout_s: float = TOKEN_FETCH_TIMEOUT_S
+) -> str:
     token, expires_at = fetch_oauth2_token(cred, timeout_s)
     _local_tokens[key] = (token, expires_at)
     cache.set(key, (token, expires_at), timeout=max(1, int(expires_at - time.time())))
     return token
 
 
-def forget_oauth2_token(cred: Any) -> None:
+def forget_oauth2_token(cred: CredentialInfo) -> None:
     key = _cache_key(cred)
     _local_tokens.pop(key, None)
     cache.delete(key)
 
 
 def reauthorizer(
-    cred: Any | None, sent: Mapping[str, str]
+    cred: CredentialInfo | None, sent: Mapping[str, str]
 ) -> Callable[[float], dict[str, str] | None] | None:
     """How to authenticate a call sent with headers ``sent`` anew after a 401, given
     the seconds left: None for credentials a second try cannot change (only an OAuth2
@@ -139,7 +148,7 @@ def reauthorizer(
     return renewed_headers
 
 
-def auth_headers(cred: Any | None, body: bytes) -> dict[str, str]:
+def auth_headers(cred: CredentialInfo | None, body: bytes) -> dict[str, str]:
     """Headers that authenticate ``body`` with ``cred`` (None: no auth)."""
     if cred is None or cred.type == AuthType.NONE:
         return {}
@@ -161,7 +170,7 @@ def auth_headers(cred: Any | None, body: bytes) -> dict[str, str]:
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-signature", "proxy-authorization"})
 
 
-def masked_headers(headers: dict[str, str], cred: Any | None) -> dict[str, str]:
+def masked_headers(headers: dict[str, str], cred: CredentialInfo | None) -> dict[str, str]:
     """Headers safe to store or show: credential values replaced."""
     hidden = set(SECRET_HEADERS)
     if cred is not None and cred.header_name:

@@ -10,22 +10,25 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plumbing.masking import scrub_text
 
 from .auth import CredentialError, auth_headers, masked_headers, reauthorizer
-from .choices import BodyFormat, EndpointKind, Outcome
+from .choices import BodyFormat, Outcome
 from .formats import encode_body, form_pairs
 from .response_rules import Answer
 from .transport import OutboundRequest, OutboundResponse
+
+if TYPE_CHECKING:
+    from .compiled import CampaignInfo, EndpointInfo
 
 SIMULATED_BID = Decimal("10.00")
 
 
 @dataclass(slots=True)
 class PreparedCall:
-    endpoint: Any  # config_cache.EndpointInfo
+    endpoint: EndpointInfo
     request: OutboundRequest | None
     error: str = ""  # set when the call cannot be built (e.g. a missing secret)
     # A body this lead cannot give (the mapping or format refuses it) fails the same way
@@ -34,7 +37,7 @@ class PreparedCall:
 
 
 def prepare_call(
-    endpoint: Any,
+    endpoint: EndpointInfo,
     values: Mapping[str, Any],
     *,
     test: bool = False,
@@ -70,14 +73,13 @@ def prepare_call(
         return PreparedCall(endpoint, None, str(exc))
     timeout = (timeout_ms or endpoint.timeout_ms) / 1000
     request = OutboundRequest(method, url, body, headers, timeout)
-    if endpoint.kind == EndpointKind.PING:
-        # A fan-out cannot stop to retry one buyer, so the transport renews a refused
-        # OAuth2 token and resends by itself; posts do it in leads.attempts.
-        request.reauthorize = reauthorizer(endpoint.credential, headers)
+    # The transport renews a refused OAuth2 token and resends by itself, within the
+    # call's own timeout: for pings (a fan-out cannot stop to retry one buyer) and posts.
+    request.reauthorize = reauthorizer(endpoint.credential, headers)
     return PreparedCall(endpoint, request)
 
 
-def read_response(endpoint: Any, response: OutboundResponse) -> Answer:
+def read_response(endpoint: EndpointInfo, response: OutboundResponse) -> Answer:
     """The outcome class and what the buyer said (price, reference, reason)."""
     if response.error == "timeout":
         return Answer.timeout()
@@ -118,7 +120,7 @@ def log_row(
     }
 
 
-def simulated_answer(campaign: Any) -> Answer:
+def simulated_answer(campaign: CampaignInfo) -> Answer:
     """A test-key lead sent to a campaign without a test URL: a plausible acceptance
     (the fixed price, else 10.00 or the campaign's minimum bid if higher)."""
     price = campaign.fixed_price or max(campaign.min_bid, SIMULATED_BID)

@@ -178,8 +178,7 @@ def usage(cap: Cap, now: datetime, tz: str | None = None) -> tuple[int, Decimal]
     ``tz`` is the owning buyer's timezone; it is read from the database when omitted.
     """
     if tz is None:
-        owner = cap.buyer if cap.buyer_id else cap.campaign.buyer
-        tz = owner.timezone
+        tz = cap.owner.timezone
     window = window_start(cap.period, tz, now)
     row = (
         CapCounter.objects.filter(cap=cap, window_start=window)

@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from .choices import CircuitStatus, Outcome
@@ -291,7 +292,7 @@ def _add_failures(
     meta = CircuitState._meta
     quote = connection.ops.quote_name
     streak, endpoint, status = (
-        quote(meta.get_field(name).column)
+        quote(cast(Field, meta.get_field(name)).column)
         for name in ("consecutive_failures", "endpoint", "status")
     )
     updated_at = meta.get_field("updated_at")

@@ -189,11 +189,10 @@ def compile_campaigns() -> dict[int, CampaignInfo]:
     caps_by_campaign: dict[int, list[CapSpec]] = {}
     caps_by_buyer: dict[int, list[CapSpec]] = {}
     for cap in Cap.objects.select_related("campaign__buyer", "buyer"):
-        owner = cap.buyer or cap.campaign.buyer
-        spec = CapSpec.from_cap(cap, owner.timezone)
-        if cap.campaign_id:
+        spec = CapSpec.from_cap(cap, cap.owner.timezone)
+        if cap.campaign_id is not None:
             caps_by_campaign.setdefault(cap.campaign_id, []).append(spec)
-        else:
+        elif cap.buyer_id is not None:
             caps_by_buyer.setdefault(cap.buyer_id, []).append(spec)
     campaigns: dict[int, CampaignInfo] = {}
     queryset = Campaign.objects.select_related("buyer").prefetch_related("endpoints__credential")

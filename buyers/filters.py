@@ -295,7 +295,8 @@ def _compile_any(children: list[_Node]) -> _Node:
 
 
 def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
-    op, value = rule["op"], rule.get("value")
+    op: str = rule["op"]
+    value: Any = rule.get("value")
     if op == "age_between":
         return _compile_age(rule.get("field"), value, today)
     field: str = rule["field"]
@@ -334,6 +335,13 @@ def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
     return _Node(test, explain)
 
 
+def _ordering(value: Any) -> Callable[[Any], Any]:
+    """How a validated rule's bound orders lead values."""
+    key = ordering_key(value)
+    assert key is not None  # the rule was validated: its bound is a number or a date
+    return key
+
+
 def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
     """The test of one present lead value, with everything about ``value`` precomputed."""
     if op in ("eq", "ne", "in", "not_in"):
@@ -342,8 +350,7 @@ def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
             return matches
         return lambda raw: not matches(raw)
     if op in _ORDERED:
-        key = ordering_key(value)
-        assert key is not None  # validated
+        key = _ordering(value)
         bound, compare = key(value), _ORDERED[op]
 
         def ordered(raw: Any) -> bool:
@@ -352,8 +359,7 @@ def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
 
         return ordered
     if op == "between":
-        key = ordering_key(value[0])
-        assert key is not None  # validated
+        key = _ordering(value[0])
         low, high = key(value[0]), key(value[1])
 
         def between(raw: Any) -> bool:

@@ -66,7 +66,7 @@ class CampaignForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         vertical = cleaned.get("vertical")
         if "filters" in cleaned and vertical is not None:
             problems = services.filter_problems(cleaned["filters"], services.schema_of(vertical))
@@ -164,7 +164,7 @@ class CredentialForm(forms.ModelForm):
         return typed or (self.instance.secret if self.instance.pk else "")
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         for name in self.REQUIRED.get(cleaned.get("type", ""), ()):
             if not cleaned.get(name):
                 self.add_error(name, "This credential type needs it.")

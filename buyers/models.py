@@ -167,10 +167,6 @@ class Campaign(models.Model):
         if self.pricing_model == PricingModel.FIXED and self.fixed_price is None:
             raise ValidationError({"fixed_price": "A fixed-price campaign needs its price."})
 
-    @property
-    def is_live(self) -> bool:
-        return self.is_active and not self.paused_reason
-
 
 class Endpoint(models.Model):
     """A campaign's ping or post endpoint: where, in what format, with what mapping."""
@@ -266,6 +262,14 @@ class Cap(models.Model):
     def __str__(self) -> str:
         limit = f"{self.max_leads} leads" if self.max_leads is not None else f"${self.max_spend}"
         return f"{limit} per {self.period}"
+
+    @property
+    def owner(self) -> Buyer:
+        """The buyer whose cap this is: its own, or its campaign's."""
+        if self.buyer is not None:
+            return self.buyer
+        assert self.campaign is not None  # a cap names a buyer or a campaign (constraint)
+        return self.campaign.buyer
 
 
 class CapCounter(models.Model):

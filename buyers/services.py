@@ -7,8 +7,8 @@ ping, a rule the compilers would reject.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -25,17 +25,20 @@ from .response_rules import validate_response_rules
 from .schedule import validate_schedule
 from .signals import config_changed
 
+if TYPE_CHECKING:
+    from exchange.models import Vertical  # a layer above: the type only
+
 Schema = Mapping[str, FieldSpec]
 
 # --- checks -----------------------------------------------------------------------------------
 
 
-def schema_of(vertical: Any) -> dict[str, FieldSpec]:
+def schema_of(vertical: Vertical) -> dict[str, FieldSpec]:
     """The field schema of a saved vertical: the standard fields plus its own."""
     return vertical_schema(vertical.fields.all())
 
 
-def schema_from_fields(fields: list[Mapping[str, Any]]) -> dict[str, FieldSpec]:
+def schema_from_fields(fields: Sequence[Mapping[str, Any]]) -> dict[str, FieldSpec]:
     """The schema a vertical will have once ``fields`` (name, type, stage) are saved."""
     schema = {spec.name: spec for spec in STANDARD_FIELDS}
     for field in fields:

@@ -46,8 +46,8 @@ class ApiKeyInline(admin.TabularInline):
     fk_name = "publisher"
     extra = 0
     can_delete = False
-    fields = ["name", "kind", "prefix", "created_at", "revoked_at"]
-    readonly_fields = fields
+    readonly_fields = ["name", "kind", "prefix", "created_at", "revoked_at"]
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
-from buyers.caps import reached
+from buyers.caps import CapSpec, reached
 from buyers.choices import Outcome, PricingModel
 from buyers.circuits import open_endpoints
 from buyers.compiled import CampaignInfo
@@ -143,7 +143,7 @@ def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: Le
     return consent.static_problem(campaign, values)
 
 
-def _describe_cap(cap: Any) -> str:
+def _describe_cap(cap: CapSpec) -> str:
     limit = f"{cap.max_leads} leads" if cap.max_leads is not None else f"{cap.max_spend} spend"
     return f"{limit} per {cap.period}"
 
@@ -203,7 +203,7 @@ class Auction:
                 answer, response = Answer.transport_error(prepared.error), None
             else:
                 response = next(answers)
-                answer = read_response(campaign.ping, response)
+                answer = read_response(prepared.endpoint, response)
             latency = response.elapsed_ms if response else 0
             result.bids.append(BidResult(campaign, answer, latency, call=(prepared, response)))
         if self.known or self.calls:
@@ -263,7 +263,7 @@ def run_auction_to_end(auction: Auction) -> AuctionResult:
 def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
     publisher = ctx.publisher
     live: list[BidResult] = []
-    below_floor = below_min = 0
+    below_floor = 0
     for bid in result.bids:
         if bid.answer.outcome not in ACCEPTING:
             bid.note = bid.note or bid.answer.reason or bid.answer.outcome
@@ -278,7 +278,6 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         if campaign.pricing_model == PricingModel.DYNAMIC and price < campaign.min_bid:
             bid.note = f"below the campaign minimum bid {campaign.min_bid}"
-            below_min += 1
             continue
         bid.price = price
         bid.payout = publisher.payout_for(price)

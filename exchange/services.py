@@ -8,13 +8,20 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from buyers.models import Buyer
+
 from .config_cache import mark_config_changed
 from .models import ApiKey, Publisher, new_callback_secret
 
 
 @transaction.atomic
 def create_api_key(
-    *, kind: str, name: str = "main", publisher: Any = None, buyer: Any = None, raw_key: str = ""
+    *,
+    kind: str,
+    name: str = "main",
+    publisher: Publisher | None = None,
+    buyer: Buyer | None = None,
+    raw_key: str = "",
 ) -> tuple[ApiKey, str]:
     """A new key and its full text, which is never stored and never shown again."""
     raw_key = raw_key or ApiKey.generate(kind)

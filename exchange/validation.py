@@ -252,7 +252,3 @@ def zip_state_problem(clean: Mapping[str, Any], schema: Mapping[str, FieldSpec])
 
 
 _NO_SPEC = FieldSpec("")
-
-
-def contains_pii(lead: Any) -> bool:
-    return isinstance(lead, Mapping) and any(k in PII_FIELDS for k in lead)

@@ -6,6 +6,7 @@ The one write here is the replay of failed leads, an action that calls a service
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -51,8 +52,9 @@ class ReplayMixin:
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("leads.change_delivery")
 
-    def replay_leads(self, request: HttpRequest, leads: QuerySet[Lead]) -> None:
+    def replay_leads(self, request: HttpRequest, leads: Iterable[Lead]) -> None:
         by = request.user.get_username() or "an account manager"
+        leads = list(leads)
         replayed = sum(replay_lead(lead, by=by) for lead in leads)
         skipped = len(leads) - replayed
         self.message_user(  # type: ignore[attr-defined]
@@ -65,14 +67,14 @@ class ReplayMixin:
 
 class BidInline(ReadOnlyTabular):
     model = Bid
-    fields = ["rank", "campaign", "outcome", "price", "reference", "latency_ms", "reason"]
-    readonly_fields = fields
+    readonly_fields = ["rank", "campaign", "outcome", "price", "reference", "latency_ms", "reason"]
+    fields = tuple(readonly_fields)
     ordering = ["rank"]
 
 
 class DeliveryInline(ReadOnlyTabular):
     model = Delivery
-    fields = [
+    readonly_fields = [
         "rank",
         "campaign",
         "status",
@@ -82,12 +84,12 @@ class DeliveryInline(ReadOnlyTabular):
         "next_attempt_at",
         "reason",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
 
 
 class CallInline(ReadOnlyTabular):
     model = TransactionLog
-    fields = [
+    readonly_fields = [
         "created_at",
         "kind",
         "campaign",
@@ -97,22 +99,22 @@ class CallInline(ReadOnlyTabular):
         "attempt",
         "error",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
     ordering = ["created_at"]
     show_change_link = True
 
 
 class EventInline(ReadOnlyTabular):
     model = LeadEvent
-    fields = ["at", "from_status", "to_status", "note"]
-    readonly_fields = fields
+    readonly_fields = ["at", "from_status", "to_status", "note"]
+    fields = tuple(readonly_fields)
 
 
 class CallbackInline(ReadOnlyTabular):
     model = PublisherCallback
     fk_name = "lead"
-    fields = ["created_at", "event_status", "status", "attempts", "last_outcome", "reason"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "event_status", "status", "attempts", "last_outcome", "reason"]
+    fields = tuple(readonly_fields)
     show_change_link = True
 
     @admin.display(description="Event")
@@ -139,7 +141,7 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [EventInline, BidInline, DeliveryInline, CallInline, CallbackInline]
     actions = ["replay"]
-    fields = [
+    readonly_fields = [
         "id",
         "vertical",
         "publisher",
@@ -159,7 +161,7 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "personal_data",
         "routing_trace",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
 
     @admin.action(description="Replay the selected failed leads", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
@@ -202,8 +204,8 @@ class AttemptInline(ReadOnlyTabular):
     model = TransactionLog
     fk_name = "delivery"
     verbose_name = "attempt"
-    fields = ["attempt", "created_at", "outcome", "status_code", "duration_ms", "error"]
-    readonly_fields = fields
+    readonly_fields = ["attempt", "created_at", "outcome", "status_code", "duration_ms", "error"]
+    fields = tuple(readonly_fields)
     ordering = ["created_at"]
     show_change_link = True
 

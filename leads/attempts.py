@@ -8,20 +8,17 @@ for the rare re-post after a sender died mid-call.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from buyers.auth import forget_oauth2_token
 from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
 from buyers.caps import release, reserve
-from buyers.choices import AuthType, Outcome
+from buyers.choices import Outcome
 from buyers.circuits import allows, probe_at, record_outcome
 from buyers.compiled import CampaignInfo
 from buyers.response_rules import Answer
@@ -33,12 +30,13 @@ from . import claims
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money, record_sale
-from .models import Delivery, Lead, LeadEvent, TransactionLog
+from .models import Delivery, Lead, TransactionLog
+from .outbox import OPEN, backoff_seconds
 from .post_checks import DUPLICATE_FOR_BUYER
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
-OPEN = (DeliveryStatus.QUEUED, DeliveryStatus.RETRY)
 WALKING = (LeadStatus.POSTING, LeadStatus.PENDING)
 
 
@@ -58,21 +56,16 @@ def _values_for_post(lead: Lead, delivery: Delivery) -> dict[str, Any]:
 
 
 def _backoff(campaign: CampaignInfo | None, attempt_number: int) -> float:
-    """Seconds before retry number ``attempt_number``: the campaign's steps, the last
-    one repeating, plus up to 25% jitter."""
+    """Seconds before retry number ``attempt_number``, by the campaign's steps."""
     steps = campaign.retry_backoff if campaign else settings.SWITCHYARD["RETRY_BACKOFF_SECONDS"]
-    base = steps[min(attempt_number - 1, len(steps) - 1)]
-    return base * (1 + random.uniform(0, 0.25))  # jitter spreads a recovering buyer's load
+    return backoff_seconds(steps, attempt_number)
 
 
 def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | None = None) -> str:
     """One claimed attempt at one delivery; returns the outcome class."""
 
     now = timezone.now()
-    claimed = Delivery.objects.filter(pk=delivery.pk, status__in=OPEN).update(
-        status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
-    )
-    if not claimed:
+    if not Delivery.claim(delivery.pk, now):
         return "not_claimed"
     delivery.refresh_from_db()
     campaign = config.campaigns.get(delivery.campaign_id)
@@ -110,7 +103,7 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
 
     sold = False
     try:
-        prepared, response, answer = _post(lead, delivery, campaign, values, prepared, timeout_ms)
+        prepared, response, answer = _post(lead, campaign, prepared)
         # The buyer's reason may quote the lead ("duplicate: Ed Lee"); it is stored masked.
         answer = replace(answer, reason=scrub_text(answer.reason, pii_values(lead.pii)))
         _log_attempt(lead, delivery, campaign, prepared, response, answer)
@@ -131,15 +124,10 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
 
 
 def _post(
-    lead: Lead,
-    delivery: Delivery,
-    campaign: CampaignInfo,
-    values: dict[str, Any],
-    prepared: PreparedCall,
-    timeout_ms: int,
+    lead: Lead, campaign: CampaignInfo, prepared: PreparedCall
 ) -> tuple[PreparedCall, OutboundResponse | None, Answer]:
     """The HTTP call itself (or the simulated answer of a test lead without a test URL)."""
-    endpoint = campaign.post
+    endpoint = prepared.endpoint
     if lead.is_test and not endpoint.test_url:
         return prepared, None, simulated_answer(campaign)
     if prepared.request is None:
@@ -147,24 +135,9 @@ def _post(
         if not prepared.retryable:  # a body this lead cannot give fails on every try
             answer = replace(answer, retryable=False)
         return prepared, None, answer
+    # A 401 to an OAuth2 token is renewed and resent once by the transport.
     response = send(prepared.request)
-    answer = read_response(endpoint, response)
-    cred = endpoint.credential
-    if response.status == 401 and cred is not None and cred.type == AuthType.OAUTH2:
-        # The token may have been revoked early: fetch a new one, once.
-
-        forget_oauth2_token(cred)
-        prepared = prepare_call(
-            endpoint,
-            values,
-            test=lead.is_test,
-            idempotency_key=delivery.idempotency_key,
-            timeout_ms=timeout_ms,
-        )
-        if prepared.request is not None:
-            response = send(prepared.request)
-            answer = read_response(endpoint, response)
-    return prepared, response, answer
+    return prepared, response, read_response(endpoint, response)
 
 
 def _log_attempt(
@@ -213,13 +186,7 @@ def _after_failure(
 def _close(
     delivery: Delivery, status: str, outcome: str, reason: str, retry_at: datetime | None = None
 ) -> None:
-    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=status,
-        last_outcome=outcome,
-        reason=(reason or outcome)[:200],
-        next_attempt_at=retry_at,
-        updated_at=timezone.now(),
-    )
+    delivery.close(status, outcome, reason or outcome, retry_at)
 
 
 def _sell(
@@ -232,8 +199,12 @@ def _sell(
     now = timezone.now()
     result = {"lead_id": str(lead.id), "status": "sold", "price": money(payout)}
     with transaction.atomic():
-        sold = Lead.objects.filter(pk=lead.pk, status__in=WALKING).update(
-            status=LeadStatus.SOLD,
+        event = move_lead(
+            lead,
+            LeadStatus.SOLD,
+            from_statuses=WALKING,
+            note=f"sold at {money(payout)}",
+            at=now,
             sold_campaign_id=campaign.id,
             price=delivery.price,
             payout=payout,
@@ -248,7 +219,7 @@ def _sell(
             next_attempt_at=None,
             updated_at=now,
         )
-        if not sold:
+        if event is None:
             # Only the lease holder sells, so this means a lease outlived its holder.
             log.error(
                 "lead %s accepted by campaign %s but no longer sellable", lead.pk, campaign.slug
@@ -256,12 +227,6 @@ def _sell(
             return False
         lead.deliveries.filter(status__in=OPEN).update(
             status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
-        )
-        event = LeadEvent.objects.create(
-            lead=lead,
-            from_status=lead.status,
-            to_status=LeadStatus.SOLD,
-            note=f"sold at {money(payout)}",
         )
         lead.refresh_from_db()
         if not lead.is_test:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from buyers.choices import Outcome
@@ -31,6 +30,7 @@ from exchange.models import Publisher
 from .choices import DeliveryStatus, LeadStatus, LogKind
 from .ledger import money
 from .models import Lead, LeadEvent, PublisherCallback, TransactionLog
+from .outbox import OPEN, backoff_seconds, recover_interrupted
 from .queue import enqueue_after_commit
 
 SIGNATURE_HEADER = "X-Switchyard-Signature"
@@ -38,9 +38,8 @@ TIMEOUT_MS = 5000
 MAX_ATTEMPTS = 5
 # A claim older than this belongs to a sender that died mid-call.
 STALE_CLAIM = timedelta(milliseconds=TIMEOUT_MS) + timedelta(seconds=30)
-OPEN = (DeliveryStatus.QUEUED, DeliveryStatus.RETRY)
 # What the publisher API calls each final status (a failed lead reads as rejected).
-PUBLIC_STATUS = {
+PUBLIC_STATUS: dict[str, str] = {
     LeadStatus.SOLD: "sold",
     LeadStatus.REJECTED: "rejected",
     LeadStatus.FAILED: "rejected",
@@ -51,11 +50,6 @@ def sign(secret: str, body: bytes) -> str:
     """The signature header's value for ``body``."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
-
-
-def verify(secret: str, body: bytes, signature: str) -> bool:
-    """What a publisher does on receipt: compare in constant time."""
-    return hmac.compare_digest(sign(secret, body), signature)
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -118,27 +112,18 @@ def schedule_callback(callback_id: int, when: datetime | None = None) -> None:
 def deliver_callback(callback_id: int) -> str:
     """One claimed attempt at one callback; returns the outcome class (or why not sent)."""
     now = timezone.now()
-    claimable = Q(status__in=OPEN, next_attempt_at__lte=now) | Q(
-        status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM
+    # A claim this old belongs to a sender that died mid-call.
+    recover_interrupted(
+        PublisherCallback.objects.filter(pk=callback_id, claimed_at__lt=now - STALE_CLAIM), now
     )
-    claimed = (
-        PublisherCallback.objects.filter(claimable, pk=callback_id)
-        .filter(attempts__lt=F("max_attempts"))
-        .update(
-            status=DeliveryStatus.SENDING,
-            claimed_at=now,
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
-    )
-    if not claimed:
+    if not PublisherCallback.claim(callback_id, now, due_only=True):
         return "not_claimed"
     callback = PublisherCallback.objects.select_related("lead").get(pk=callback_id)
     url, secret = Publisher.objects.values_list("callback_url", "callback_secret").get(
         pk=callback.publisher_id
     )
     if not url:
-        _close(callback, DeliveryStatus.FAILED, "", "the publisher removed its callback URL")
+        callback.close(DeliveryStatus.FAILED, "", "the publisher removed its callback URL")
         return "no_url"
     body = encode(callback.payload)
     request = OutboundRequest(
@@ -170,13 +155,13 @@ def deliver_callback(callback_id: int) -> str:
         attempt=callback.attempts,
     )
     if outcome == Outcome.ACCEPTED:
-        _close(callback, DeliveryStatus.ACCEPTED, outcome, "")
+        callback.close(DeliveryStatus.ACCEPTED, outcome, "")
     elif retryable and callback.attempts < callback.max_attempts:
         retry_at = timezone.now() + timedelta(seconds=_backoff(callback.attempts))
-        _close(callback, DeliveryStatus.RETRY, outcome, reason, retry_at)
+        callback.close(DeliveryStatus.RETRY, outcome, reason, retry_at)
         schedule_callback(callback.pk, retry_at)
     else:
-        _close(callback, DeliveryStatus.FAILED, outcome, reason)
+        callback.close(DeliveryStatus.FAILED, outcome, reason)
     return outcome
 
 
@@ -193,48 +178,19 @@ def _classify(response: OutboundResponse) -> tuple[str, bool, str]:
 
 
 def _backoff(attempt_number: int) -> float:
-    steps = settings.SWITCHYARD["RETRY_BACKOFF_SECONDS"]
-    base = steps[min(attempt_number - 1, len(steps) - 1)]
-    return base * (1 + random.uniform(0, 0.25))
-
-
-def _close(
-    callback: PublisherCallback,
-    status: str,
-    outcome: str,
-    reason: str,
-    retry_at: datetime | None = None,
-) -> None:
-    PublisherCallback.objects.filter(pk=callback.pk, status=DeliveryStatus.SENDING).update(
-        status=status,
-        last_outcome=outcome,
-        reason=reason[:200],
-        next_attempt_at=retry_at,
-        updated_at=timezone.now(),
-    )
+    return backoff_seconds(settings.SWITCHYARD["RETRY_BACKOFF_SECONDS"], attempt_number)
 
 
 def due_callbacks(now: datetime, limit: int = 500) -> list[int]:
-    """Callbacks the sweeper should (re-)enqueue: due and not just queued, or abandoned.
-
-    A callback abandoned on its last attempt is failed here: nobody may send it again.
-    """
+    """Callbacks the sweeper should (re-)enqueue: due and not just queued, or abandoned
+    by a sender that died (recovered first: sent again, or failed on its last attempt)."""
     fresh = now - timedelta(seconds=10)
-    PublisherCallback.objects.filter(
-        status=DeliveryStatus.SENDING,
-        claimed_at__lt=now - STALE_CLAIM,
-        attempts__gte=F("max_attempts"),
-    ).update(
-        status=DeliveryStatus.FAILED,
-        reason="interrupted on its last attempt",
-        next_attempt_at=None,
-        updated_at=now,
-    )
-    due = Q(status__in=OPEN, next_attempt_at__lte=now, updated_at__lt=fresh) | Q(
+    stale = PublisherCallback.objects.filter(
         status=DeliveryStatus.SENDING, claimed_at__lt=now - STALE_CLAIM
     )
-    return list(
-        PublisherCallback.objects.filter(due)
-        .filter(attempts__lt=F("max_attempts"))
-        .values_list("pk", flat=True)[:limit]
-    )
+    recovered = list(stale.filter(attempts__lt=F("max_attempts")).values_list("pk", flat=True))
+    recover_interrupted(stale, now)
+    due = PublisherCallback.objects.filter(
+        status__in=OPEN, next_attempt_at__lte=now, updated_at__lt=fresh
+    ).values_list("pk", flat=True)[:limit]
+    return recovered[:limit] + [pk for pk in due if pk not in recovered][: limit - len(recovered)]

@@ -24,13 +24,15 @@ from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
 
 from . import claims
-from .attempts import OPEN, WALKING, attempt
+from .attempts import WALKING, attempt
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money
-from .models import Delivery, Lead, LeadEvent
+from .models import Delivery, Lead
+from .outbox import OPEN, recover_interrupted
 from .post_checks import AT_POST
 from .queue import enqueue_after_commit
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
@@ -208,31 +210,16 @@ def _recover_interrupted(lead_id: Any) -> None:
     Whether the buyer got that post is unknown, so it is sent again with the same
     Idempotency-Key (a retry), unless it was the last attempt allowed.
     """
-    sending = Delivery.objects.filter(lead_id=lead_id, status=DeliveryStatus.SENDING)
-    rows = list(sending.values_list("pk", "attempts", "max_attempts"))
-    if not rows:
-        return
-    now = timezone.now()
-    note = "attempt interrupted (worker lost)"
-    retry = [pk for pk, attempts, most in rows if attempts < most]
-    sending.filter(pk__in=retry).update(
-        status=DeliveryStatus.RETRY, next_attempt_at=now, reason=note, updated_at=now
-    )
-    sending.update(status=DeliveryStatus.FAILED, next_attempt_at=None, reason=note, updated_at=now)
-    log.warning("lead %s: %d interrupted delivery attempt(s) recovered", lead_id, len(rows))
+    recovered = recover_interrupted(Delivery.objects.filter(lead_id=lead_id))
+    if recovered:
+        log.warning("lead %s: %d interrupted delivery attempt(s) recovered", lead_id, recovered)
 
 
 def _park(lead: Lead, note: str, when: datetime | None = None) -> None:
     """Leave the lead to the workers: status pending, a task scheduled after commit."""
     with transaction.atomic():
         if lead.status == LeadStatus.POSTING:
-            Lead.objects.filter(pk=lead.pk).update(
-                status=LeadStatus.PENDING, result=None, reasons=[]
-            )
-            LeadEvent.objects.create(
-                lead=lead, from_status=lead.status, to_status=LeadStatus.PENDING, note=note
-            )
-            lead.status = LeadStatus.PENDING
+            move_lead(lead, LeadStatus.PENDING, note=note, result=None, reasons=[])
         schedule_lead(lead.pk, when)
 
 
@@ -251,16 +238,9 @@ def _finish_unsold(lead: Lead) -> str:
     else:
         reason = "delivery_failed" if failed else "all_buyers_rejected"
     answer = {"lead_id": str(lead.id), "status": "rejected", "reasons": [reason]}
-    lead.check_transition(status)
     with transaction.atomic():
-        moved = Lead.objects.filter(pk=lead.pk, status=lead.status).update(
-            status=status, reasons=[reason], result=answer
-        )
-        if moved:
-            event = LeadEvent.objects.create(
-                lead=lead, from_status=lead.status, to_status=status, note=reason
-            )
-            lead.status, lead.reasons = status, [reason]
+        event = move_lead(lead, status, note=reason, reasons=[reason], result=answer)
+        if event is not None:
             queue_callback(lead, event)
             claims.release(lead.pk)  # unsold: the person is free for the next lead
     return status
@@ -278,14 +258,22 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
     now = timezone.now()
     hashes = [] if lead.is_test else claims.person_hashes(lead.phone_hash, lead.email_hash)
     with transaction.atomic():
+        moved = move_lead(
+            lead,
+            LeadStatus.PENDING,
+            from_statuses=[LeadStatus.FAILED],
+            note=f"replayed by {by}",
+            at=now,
+            result=None,
+            reasons=[],
+        )
+        if moved is None:
+            return False
         # The person was given back when the lead failed: take them again, or leave the
         # lead failed if another lead of theirs is live now (it would be a duplicate).
         if not claims.claim_person(lead.pk, lead.vertical_id, hashes, now):
-            return False
-        moved = Lead.objects.filter(pk=lead.pk, status=LeadStatus.FAILED).update(
-            status=LeadStatus.PENDING, result=None, reasons=[]
-        )
-        if not moved:
+            transaction.set_rollback(True)
+            lead.status = LeadStatus.FAILED
             return False
         lead.deliveries.filter(status=DeliveryStatus.FAILED).update(
             status=DeliveryStatus.QUEUED,
@@ -294,14 +282,7 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
             reason=f"replayed by {by}"[:200],
             updated_at=now,
         )
-        LeadEvent.objects.create(
-            lead=lead,
-            from_status=LeadStatus.FAILED,
-            to_status=LeadStatus.PENDING,
-            note=f"replayed by {by}"[:200],
-        )
         schedule_lead(lead.pk)
-    lead.status = LeadStatus.PENDING
     return True
 
 

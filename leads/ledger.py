@@ -16,6 +16,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from buyers.models import Buyer
+from exchange.models import Publisher
+
 from .choices import LedgerKind
 from .models import Lead, LedgerEntry
 
@@ -48,7 +51,7 @@ def record_sale(lead: Lead) -> LedgerEntry:
     """
     if lead.is_test:
         raise LedgerError(f"lead {lead.pk} is a test lead: test leads never touch the ledger")
-    if lead.sold_campaign_id is None or lead.price is None or lead.payout is None:
+    if lead.sold_campaign is None or lead.price is None or lead.payout is None:
         raise LedgerError(f"lead {lead.pk} has no sale to record (campaign, price or payout)")
     with transaction.atomic():
         # The lead's row lock makes the check below and the insert one step, even if
@@ -100,8 +103,8 @@ def reverse_sale(
 
 def record_adjustment(
     *,
-    buyer: Any = None,
-    publisher: Any = None,
+    buyer: Buyer | None = None,
+    publisher: Publisher | None = None,
     charge: Decimal = ZERO,
     payout: Decimal = ZERO,
     reason: str,
@@ -138,8 +141,8 @@ def record_adjustment(
 
 def entries(
     *,
-    buyer: Any = None,
-    publisher: Any = None,
+    buyer: Buyer | None = None,
+    publisher: Publisher | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> QuerySet[LedgerEntry]:
@@ -159,8 +162,8 @@ def entries(
 
 def balances(
     *,
-    buyer: Any = None,
-    publisher: Any = None,
+    buyer: Buyer | None = None,
+    publisher: Publisher | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> dict[str, Decimal]:

@@ -12,8 +12,6 @@ from django.utils import timezone
 from plumbing.crypto import EncryptedJSONField
 
 from .choices import (
-    LEAD_TRANSITIONS,
-    DeliveryStatus,
     LeadStatus,
     LedgerKind,
     LogKind,
@@ -24,6 +22,7 @@ from .models_compliance import (  # noqa: F401  (models of this app, defined apa
     PersonClaim,
     Suppression,
 )
+from .outbox import Outbox
 
 
 class IllegalTransition(Exception):
@@ -99,10 +98,6 @@ class Lead(models.Model):
     def __str__(self) -> str:
         return str(self.id)
 
-    def check_transition(self, new_status: str) -> None:
-        if new_status not in LEAD_TRANSITIONS[self.status]:
-            raise IllegalTransition(f"lead {self.id}: {self.status} -> {new_status}")
-
 
 class LeadEvent(models.Model):
     """One status change of a lead: the publisher-visible timeline."""
@@ -141,27 +136,16 @@ class Bid(models.Model):
         return f"{self.campaign_id}: {self.outcome} {self.price or ''}".strip()
 
 
-class Delivery(models.Model):
-    """Posting a lead to one campaign: a row with a status, claimed by a conditional
-    UPDATE before every attempt, so duplicate tasks and sweepers are harmless."""
+class Delivery(Outbox):
+    """Posting a lead to one campaign: an outbox row (``leads.outbox``), claimed by a
+    conditional UPDATE before every attempt, so duplicate tasks and sweepers are harmless."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="deliveries")
     campaign = models.ForeignKey("buyers.Campaign", on_delete=models.PROTECT, related_name="+")
     bid = models.ForeignKey(Bid, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rank = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=12, decimal_places=4)
-    status = models.CharField(
-        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=5)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    last_outcome = models.CharField(max_length=16, blank=True, default="")
     buyer_reference = models.CharField(max_length=200, blank=True, default="")
-    reason = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["lead", "rank"]
@@ -179,11 +163,11 @@ class Delivery(models.Model):
         return f"{self.lead_id}:{self.campaign_id}"
 
 
-class PublisherCallback(models.Model):
+class PublisherCallback(Outbox):
     """A signed status event owed to the publisher's callback URL, one per status change
-    (``event``). Like a delivery it is a row with a status, claimed by a conditional
-    UPDATE before every attempt, so retries, duplicate tasks and the sweeper never
-    send it twice at once and never lose it."""
+    (``event``). Like a delivery it is an outbox row (``leads.outbox``), claimed by a
+    conditional UPDATE before every attempt, so retries, duplicate tasks and the sweeper
+    never send it twice at once and never lose it."""
 
     event = models.OneToOneField(LeadEvent, on_delete=models.CASCADE, related_name="callback")
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="callbacks")
@@ -191,17 +175,6 @@ class PublisherCallback(models.Model):
         "exchange.Publisher", on_delete=models.CASCADE, related_name="callbacks"
     )
     payload = models.JSONField(help_text="The event as sent; signed as compact JSON.")
-    status = models.CharField(
-        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=5)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    last_outcome = models.CharField(max_length=16, blank=True, default="")
-    reason = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -189,7 +189,7 @@ def _ping_outcome(lead: Lead, auction: AuctionResult, timings: dict[str, float])
 
 def ping_answer(outcome: PingOutcome) -> dict[str, Any]:
     lead = outcome.lead
-    if lead.status == LeadStatus.PINGED:
+    if lead.status == LeadStatus.PINGED and lead.offer_expires_at is not None:
         return {
             "ping_id": str(lead.id),
             "status": "accepted",

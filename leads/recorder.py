@@ -60,6 +60,7 @@ class Recorder:
         self.interval_s = interval_s
         self.pending = Batch()
         self.lock = threading.Lock()
+        self.writing = threading.Lock()  # held while a batch is written
         self.wake = threading.Event()
         self.thread = threading.Thread(target=self._run, name="switchyard-recorder", daemon=True)
         self.thread.start()
@@ -71,11 +72,15 @@ class Recorder:
         self.wake.set()
 
     def flush(self) -> None:
-        """Write everything handed over so far (the thread's loop; exit; tests)."""
-        with self.lock:
-            batch, self.pending = self.pending, Batch()
-        if not (batch.logs or batch.events or batch.outcomes):
-            return
+        """Write everything handed over so far (the thread's loop; exit; tests). Returns
+        once it is written, including a batch the thread was writing meanwhile."""
+        with self.writing:
+            with self.lock:
+                batch, self.pending = self.pending, Batch()
+            if batch.logs or batch.events or batch.outcomes:
+                self._write(batch)
+
+    def _write(self, batch: Batch) -> None:
         try:
             batch.write()
         except Exception:

@@ -20,7 +20,8 @@ from buyers.models import Buyer
 
 from .choices import LeadStatus, LedgerKind, ReturnReason
 from .ledger import reverse_sale
-from .models import Lead, LeadEvent, LedgerEntry, Return
+from .models import IllegalTransition, Lead, LedgerEntry, Return
+from .transitions import move_lead
 
 
 class ReturnRefused(Exception):
@@ -70,23 +71,16 @@ def record_return(
             created_at=now,
         )
         reverse_sale(locked, reason=f"return: {reason}", user=user, at=now)
-        locked.check_transition(LeadStatus.RETURNED)
-        Lead.objects.filter(pk=locked.pk).update(status=LeadStatus.RETURNED, updated_at=now)
-        LeadEvent.objects.create(
-            lead=locked,
-            from_status=locked.status,
-            to_status=LeadStatus.RETURNED,
-            note=f"returned: {reason}",
-            at=now,
-        )
-    lead.status = LeadStatus.RETURNED
+        if move_lead(locked, LeadStatus.RETURNED, note=f"returned: {reason}", at=now) is None:
+            raise IllegalTransition(f"lead {locked.pk} changed while locked")
+    lead.refresh_from_db(fields=["status", "updated_at"])
     return record
 
 
 def _check(lead: Lead, buyer: Buyer, now: datetime) -> None:
     """Raise ``ReturnRefused`` unless ``buyer`` may return ``lead`` at ``now``."""
     sold = lead.status in (LeadStatus.SOLD, LeadStatus.RETURNED)
-    if not sold or lead.sold_campaign_id is None or lead.sold_at is None:
+    if not sold or lead.sold_campaign is None or lead.sold_at is None:
         raise ReturnRefused("not_sold", "This lead was not sold, so it cannot be returned.")
     if lead.sold_campaign.buyer_id != buyer.pk:
         raise ReturnRefused("not_your_lead", "This lead was not sold to you.")
@@ -116,7 +110,7 @@ def _check_return_rate(lead: Lead, buyer: Buyer, now: datetime) -> None:
     purchases = LedgerEntry.objects.filter(
         buyer=buyer, kind=LedgerKind.SALE, created_at__gte=month, created_at__lte=now
     ).count()
-    if lead.sold_at < month:
+    if lead.sold_at is not None and lead.sold_at < month:
         purchases += 1
     allowed = (buyer.max_return_percent * purchases / 100).to_integral_value(ROUND_CEILING)
     returned = Return.objects.filter(buyer=buyer, created_at__gte=month, created_at__lte=now)

@@ -24,10 +24,12 @@ from plumbing.pii import email_hash, phone_hash, split_pii
 from . import claims
 from .choices import LeadStatus
 from .delivery import answer_for, start_deliveries
-from .models import Lead, LeadEvent
+from .ledger import ZERO
+from .models import Lead
 from .pings import event_row, write_auction, write_calls
 from .post_checks import DUPLICATE_FOR_BUYER, check_at_post
 from .suppression import is_suppressed
+from .transitions import move_lead
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +137,8 @@ def post_lead(
 
     # The conditional UPDATE is the claim: of two identical posts only one moves the
     # lead out of 'pinged'; the other replays or waits.
-    claimed = Lead.objects.filter(pk=lead.pk, status=LeadStatus.PINGED).update(
-        status=LeadStatus.POSTING, posted_at=now, updated_at=now, **columns
-    )
-    if not claimed:
+    claimed = move_lead(lead, LeadStatus.POSTING, note="posted", at=now, posted_at=now, **columns)
+    if claimed is None:
         lead.refresh_from_db()
         if lead.result is not None:
             return 200, lead.result
@@ -147,23 +147,18 @@ def post_lead(
     refusal = screen_lead(vertical, lead.pk, columns, lead.is_test, now)
     if refusal:
         return 200, finish_without_sale(lead, refusal)
-    ranked = list(lead.bids.filter(rank__isnull=False).order_by("rank"))
-    skip = _checks_at_post(config, lead, full, [b.campaign_id for b in ranked], now)
-    start_deliveries(lead, [(b.campaign_id, b.price, b) for b in ranked], {}, config, skip)
+    ranked = lead.bids.filter(rank__isnull=False, price__isnull=False).order_by("rank")
+    offers = [(b.campaign_id, b.price, b) for b in ranked if b.price is not None]
+    skip = _checks_at_post(config, lead, full, [c for c, _, _ in offers], now)
+    start_deliveries(lead, offers, {}, config, skip)
     return 200, answer_for(lead, mode=mode, config=config)
 
 
 def finish_without_sale(lead: Lead, reason: str) -> dict[str, Any]:
     answer = _refusal(lead, reason)
     with transaction.atomic():
-        Lead.objects.filter(pk=lead.pk).update(
-            status=LeadStatus.REJECTED, reasons=[reason], result=answer
-        )
-        LeadEvent.objects.create(
-            lead=lead, from_status=lead.status, to_status=LeadStatus.REJECTED, note=reason
-        )
+        move_lead(lead, LeadStatus.REJECTED, note=reason, reasons=[reason], result=answer)
         claims.release(lead.pk)  # unsold: the person is free for the next lead
-    lead.status = LeadStatus.REJECTED
     return answer
 
 
@@ -250,9 +245,9 @@ def _direct_post(
     write_calls(lead, auction, [event_row(lead, LeadStatus.POSTING, "direct post")])
     if not auction.best:
         return 200, finish_without_sale(lead, reasons[0] if reasons else "no_bids")
-    ranked = sorted((b for b in bids if b.rank), key=lambda b: b.rank)
+    ranked = sorted((b for b in bids if b.rank and b.price is not None), key=lambda b: b.rank or 0)
     skip = _checks_at_post(config, lead, values, [b.campaign_id for b in ranked], now)
-    start_deliveries(lead, [(b.campaign_id, b.price, b) for b in ranked], {}, config, skip)
+    start_deliveries(lead, [(b.campaign_id, b.price or ZERO, b) for b in ranked], {}, config, skip)
     return 200, answer_for(lead, mode=mode, config=config)
 
 

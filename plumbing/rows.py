@@ -40,7 +40,8 @@ def _fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     return tuple(
         f
         for f in model._meta.concrete_fields
-        if not (f.primary_key and f.db_returning)  # an auto id the database assigns
+        # Not an auto id the database assigns.
+        if not (f.primary_key and getattr(f, "db_returning", False))
     )
 
 

@@ -8,6 +8,18 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("SWITCHYARD_TESTING", "1")
+PRODUCTION_LIKE = os.environ.get("SWITCHYARD_PRODUCTION_LIKE", "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With production's background threads on (``tests/settings.py``), every database
+    test runs on committed data: the threads use their own connections."""
+    if not PRODUCTION_LIKE:
+        return
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and not marker.kwargs.get("transaction"):
+            item.add_marker(pytest.mark.django_db(**{**marker.kwargs, "transaction": True}))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,4 +62,17 @@ def buyer_server() -> Iterator[Any]:
 def api() -> Any:
     from rest_framework.test import APIClient
 
-    return APIClient()
+    if not PRODUCTION_LIKE:
+        return APIClient()
+    from leads import recorder
+
+    class WaitingForTheRecorder(APIClient):
+        """Returns each answer once the recorder has written what the request left it
+        (production writes it within CALL_LOG_FLUSH_MS; a test reads it at once)."""
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            response = super().request(*args, **kwargs)
+            recorder.flush()
+            return response
+
+    return WaitingForTheRecorder()

@@ -65,8 +65,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             fields = detail if isinstance(detail, dict) else None
             message = str(detail) if not fields else "Some fields are invalid."
             headers = {}
-            if isinstance(exc, exceptions.Throttled) and exc.wait:
-                headers["Retry-After"] = str(int(exc.wait) + 1)
+            wait = getattr(exc, "wait", None)  # how long a Throttled caller must wait
+            if isinstance(exc, exceptions.Throttled) and wait:
+                headers["Retry-After"] = str(int(wait) + 1)
             return Response(error_body(code, message, fields), code_status, headers=headers)
     # Anything else is our bug: a JSON 500, logged with its traceback.
     log.exception("unhandled error in %s", context.get("view"))

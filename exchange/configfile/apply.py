@@ -217,7 +217,7 @@ class Applier:
 def _upsert(
     model: type[models.Model], match: dict[str, Any], values: dict[str, Any], label: str
 ) -> tuple[Any, Change]:
-    instance = model.objects.filter(**match).first()
+    instance = model._default_manager.filter(**match).first()
     change = Change(label, major=True)
     return _save(instance, model, match, values, change), change
 

@@ -9,7 +9,7 @@ publisher keys are listed by name and prefix.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from django.db import models
@@ -38,11 +38,11 @@ ALWAYS = {
 }
 
 
-class Flow(dict):  # type: ignore[type-arg]
+class Flow(dict[str, Any]):
     """A table written on one line, as the SPEC writes rules: ``{to: zip_code, from: zip}``."""
 
 
-class FlowList(list):  # type: ignore[type-arg]
+class FlowList(list[Any]):
     """A short list written on one line: ``[127.0.0.0/8]``."""
 
 
@@ -112,7 +112,7 @@ def _plain(instance: models.Model, keys: tuple[str, ...]) -> dict[str, Any]:
     always = ALWAYS.get(type(instance), set())
     out: dict[str, Any] = {}
     for key in keys:
-        field = instance._meta.get_field(key)
+        field = cast(models.Field, instance._meta.get_field(key))
         value = getattr(instance, key)
         if key in always or key == "slug" or not _is_default(value, field.get_default()):
             out[key] = _value(value)

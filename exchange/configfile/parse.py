@@ -29,20 +29,41 @@ from .plan import (
 )
 from .reader import ConfigFileError, Reader, at
 
-TOP_KEYS = ("verticals", "publishers", "buyers")
-VERTICAL_KEYS = ("slug", "name", "routing", "ping_ttl_seconds", "post_deadline_ms", "is_active")
-FIELD_KEYS = ("name", "type", "choices", "stage", "required_at_ping", "required_at_post")
-PUBLISHER_KEYS = ("slug", "name", "is_active", "floor", "allowed_ips", "rate_limit")
+TOP_KEYS: tuple[str, ...] = ("verticals", "publishers", "buyers")
+VERTICAL_KEYS: tuple[str, ...] = (
+    "slug",
+    "name",
+    "routing",
+    "ping_ttl_seconds",
+    "post_deadline_ms",
+    "is_active",
+)
+FIELD_KEYS: tuple[str, ...] = (
+    "name",
+    "type",
+    "choices",
+    "stage",
+    "required_at_ping",
+    "required_at_post",
+)
+PUBLISHER_KEYS: tuple[str, ...] = (
+    "slug",
+    "name",
+    "is_active",
+    "floor",
+    "allowed_ips",
+    "rate_limit",
+)
 PUBLISHER_KEYS += ("callback_url",)
-BUYER_KEYS = ("slug", "name", "is_active", "timezone", "return_window_days")
+BUYER_KEYS: tuple[str, ...] = ("slug", "name", "is_active", "timezone", "return_window_days")
 BUYER_KEYS += ("max_return_percent", "billing_email", "notes")
-CAMPAIGN_KEYS = ("slug", "name", "is_active", "priority", "filters", "schedule")
+CAMPAIGN_KEYS: tuple[str, ...] = ("slug", "name", "is_active", "priority", "filters", "schedule")
 CAMPAIGN_KEYS += ("require_tcpa_consent", "require_trustedform", "require_jornaya")
 CAMPAIGN_KEYS += ("dedupe_days", "max_attempts")
 CAMPAIGN_KEYS += ("retry_backoff", "max_timeout_rate", "max_p95_latency_ms")
-ENDPOINT_KEYS = ("url", "test_url", "method", "format", "timeout_ms", "headers")
+ENDPOINT_KEYS: tuple[str, ...] = ("url", "test_url", "method", "format", "timeout_ms", "headers")
 ENDPOINT_KEYS += ("mapping", "response")
-ENDPOINT_KINDS = ("ping", "post")
+ENDPOINT_KINDS: tuple[str, ...] = ("ping", "post")
 
 # Per auth type: the file's keys for plain credential fields, and its secret's key.
 AUTH_FIELDS: dict[str, dict[str, str]] = {
@@ -72,20 +93,21 @@ def parse_document(document: Any) -> Plan:
     top = r.table({} if document is None else document, "", keys=TOP_KEYS)
     if top is not None:
         plan.verticals = [
-            _vertical(r, node, at("verticals", i))
+            v
             for i, node in enumerate(r.items(top.get("verticals"), "verticals"))
+            if (v := _vertical(r, node, at("verticals", i))) is not None
         ]
         plan.publishers = [
-            _publisher(r, node, at("publishers", i))
+            p
             for i, node in enumerate(r.items(top.get("publishers"), "publishers"))
+            if (p := _publisher(r, node, at("publishers", i))) is not None
         ]
         plan.buyers = [
-            _buyer(r, node, at("buyers", i))
+            b
             for i, node in enumerate(r.items(top.get("buyers"), "buyers"))
+            if (b := _buyer(r, node, at("buyers", i))) is not None
         ]
-    plan.verticals = [v for v in plan.verticals if v is not None]
-    plan.publishers = [p for p in plan.publishers if p is not None]
-    plan.buyers = [b for b in plan.buyers if b is not None]
+    # An entry that could not be read is left out above (its error is reported).
     check_plan(r, plan)
     if r.problems:
         raise ConfigFileError(r.problems)
@@ -102,7 +124,7 @@ def _vertical(r: Reader, node: Any, path: str) -> VerticalPlan | None:
         return None
     values = {key: r.value(Vertical, key, node, key, path) for key in VERTICAL_KEYS}
     fields_path = at(path, "fields")
-    fields = []
+    fields: list[dict[str, Any]] = []
     for i, item in enumerate(r.items(node.get("fields"), fields_path)):
         field = _vertical_field(r, item, at(fields_path, i))
         if field is None:
@@ -331,7 +353,7 @@ def _auth(r: Reader, node: Any, path: str, default_name: str) -> AuthPlan | None
             secret = ""  # one source of truth: the stored secret gives way to the variable
         elif inline is not None:
             secret = str(inline)
-    if len(name) > Credential._meta.get_field("name").max_length:
+    if len(name) > (Credential._meta.get_field("name").max_length or 0):
         r.fail(at(path, "credential"), "a credential name has at most 100 characters")
     return AuthPlan(path, name, values, secret)
 

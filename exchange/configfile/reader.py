@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from django.core.exceptions import ValidationError
@@ -112,7 +112,7 @@ class Reader:
         self, model: type[models.Model], name: str, node: Mapping[str, Any], key: str, path: str
     ) -> Any:
         """``node[key]`` cleaned by ``model.name``; the field's default when absent."""
-        field = model._meta.get_field(name)
+        field = cast(models.Field, model._meta.get_field(name))
         raw = node.get(key)
         if raw is None:
             return field.get_default()

@@ -64,7 +64,7 @@ class ReturnsView(BuyerApiView):
                 {"note": ["text of 500 characters at most, without NUL"]},
             )
         lead = _lead(body.get("lead_id"))
-        buyer = Buyer.objects.get(pk=self.key.buyer_id)
+        buyer = Buyer.objects.get(pk=self.key.buyer_id or 0)  # a buyer key names its buyer
         try:
             record_return(lead, buyer=buyer, reason=reason, note=note)
         except ReturnRefused as exc:
@@ -101,7 +101,7 @@ class BoughtLeadsView(BuyerApiView, ListAPIView):
         accepted = Delivery.objects.filter(status=DeliveryStatus.ACCEPTED)
         return (
             Lead.objects.filter(
-                sold_campaign__buyer_id=self.key.buyer_id,
+                sold_campaign__buyer_id=self.key.buyer_id or 0,
                 status__in=(LeadStatus.SOLD, LeadStatus.RETURNED),
             )
             .select_related("sold_campaign", "vertical")

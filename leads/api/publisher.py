@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from exchange.api.base import AnswerFirst, PublicApiView
 from exchange.api.errors import ApiError
 from exchange.api.serializers import ErrorBody
-from exchange.config_cache import VerticalInfo
+from exchange.config_cache import PublisherInfo, VerticalInfo
 from exchange.validation import validate_lead
 from leads.choices import LeadStatus
 from leads.ledger import money
@@ -33,7 +33,7 @@ ERRORS = {
     code: OpenApiResponse(ErrorBody) for code in (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)
 }
 # How the publisher sees each campaign in a trace: no buyer or campaign names.
-PUBLIC_STATUS = {
+PUBLIC_STATUS: dict[str, str] = {
     LeadStatus.PINGED: "accepted",
     LeadStatus.NO_SALE: "rejected",
     LeadStatus.POSTING: "pending",
@@ -141,11 +141,12 @@ class PostView(VerticalApiView):
         )
         vertical = next(v for v in self.config.verticals.values() if v.id == lead.vertical_id)
         values = self.lead_fields(body, vertical, Stage.POST)
+        assert self.publisher is not None and self.key is not None  # authenticated
         try:
             status, answer = post_lead(
                 config=self.config,
                 publisher=self.publisher,
-                key=self.key,  # type: ignore[arg-type]
+                key=self.key,
                 lead=lead,
                 values=values,
                 mode=_mode(body),
@@ -191,8 +192,9 @@ class LeadsView(VerticalApiView):
         return Response(answer, status=status)
 
 
-def _own_lead(lead_id: str, publisher: Any, code: str, message: str) -> Lead:
+def _own_lead(lead_id: str, publisher: PublisherInfo | None, code: str, message: str) -> Lead:
     try:
+        assert publisher is not None  # a publisher's key
         return Lead.objects.get(id=uuid.UUID(lead_id), publisher_id=publisher.id)
     except (ValueError, Lead.DoesNotExist):
         raise ApiError(404, code, message) from None

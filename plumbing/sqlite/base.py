@@ -77,26 +77,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self._write_lock is not None:
             self._lock()
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # private to Django, absent from its stubs
         except BaseException:
             self._unlock()
             raise
 
     def _commit(self) -> None:
         try:
-            super()._commit()
+            super()._commit()  # type: ignore[misc]  # private to Django, absent from its stubs
         finally:
             self._unlock()
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]  # private to Django, absent from its stubs
         finally:
             self._unlock()
 
     def _close(self) -> None:
         try:
-            super()._close()
+            super()._close()  # type: ignore[misc]  # private to Django, absent from its stubs
         finally:
             self._unlock()
             if self._write_lock is not None:
@@ -104,10 +104,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self._write_lock = None
 
     def _lock(self) -> None:
+        assert self._write_lock is not None
         fcntl.flock(self._write_lock, fcntl.LOCK_EX)  # waits with the GIL released
         self._write_locked = True
 
     def _unlock(self) -> None:
         if self._write_locked:
             self._write_locked = False
+            assert self._write_lock is not None
             fcntl.flock(self._write_lock, fcntl.LOCK_UN)

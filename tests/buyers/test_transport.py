@@ -32,7 +32,7 @@ def test_calls_run_in_parallel_and_a_hung_one_costs_its_timeout(buyer_server: An
 
     assert (quick.status, quick.body) == (200, b"ok")
     assert hung.error == "timeout" and hung.status is None
-    assert 0.2 <= took < 0.45
+    assert 0.2 <= took < 2  # its timeout, not the hang (5 s)
 
 
 def test_a_cut_off_wait_ends_at_the_longest_timeout(buyer_server: Any) -> None:
@@ -102,7 +102,7 @@ def test_a_fan_out_can_be_read_before_its_deadline_and_again_at_it(buyer_server:
     assert fanout.counted() == {0}
 
     assert fanout.wait() is False  # the hung call keeps it from being all in
-    assert time.perf_counter() - fanout.started < 0.5
+    assert time.perf_counter() - fanout.started < 2  # the timeout, not the 5 s hang
     assert fanout.counted() == {0, 1}
     assert [a.body for a in fanout.answers()] == [b"quick", b"slow", b""]
 

@@ -116,7 +116,7 @@ def test_a_sync_post_answers_within_its_deadline_and_leaves_the_rest_to_the_work
         took = (timezone.now() - started).total_seconds()
 
     assert answer["status"] == "pending"
-    assert took < 1.5
+    assert took < 2  # not held for the retry, due 2 s after the first attempt
     retry_at = Delivery.objects.get(lead_id=answer["lead_id"], campaign__slug="first")
     enqueue.assert_called_once_with((answer["lead_id"],), eta=retry_at.next_attempt_at)
     assert lead_status(api, market["key"], answer["lead_id"])["status"] == "pending"

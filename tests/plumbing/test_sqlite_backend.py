@@ -79,7 +79,7 @@ def test_a_waiting_writer_goes_on_as_soon_as_the_holder_commits(database: Any) -
     delay, rows = behind_an_open_write(database, write)
 
     # SQLite's own polling would have slept until about 330 ms (1, 2, 5 ... 100 ms naps).
-    assert delay < 0.04
+    assert delay < 0.2  # SQLite polling alone would take about 330 ms
     assert rows == [(1,), (2,)]
 
 
@@ -114,5 +114,5 @@ def test_a_write_outside_a_transaction_queues_too(database: Any) -> None:
 
     delay, rows = behind_an_open_write(database, write)
 
-    assert delay < 0.04
+    assert delay < 0.2  # SQLite polling alone would take about 330 ms
     assert rows == [(11,)]
