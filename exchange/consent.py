@@ -97,7 +97,7 @@ class HttpVerifier(FormatVerifier):
 
 @cache
 def _verifier(path: str) -> Verifier:
-    return import_string(path)()  # type: ignore[no-any-return]
+    return import_string(path)()
 
 
 def verifier() -> Verifier:

@@ -166,7 +166,7 @@ class SuppressionAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:index"))
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="suppressions.csv"'
-        export_csv(response)  # type: ignore[arg-type]
+        export_csv(response)
         return response
 
 
@@ -226,10 +226,10 @@ class DeletionRequestAdmin(admin.ModelAdmin):
     ]
     actions = ["process_now"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ["phone", "email", "requested_by"]
-        return list(self.readonly_fields)
+            return ("phone", "email", "requested_by")
+        return tuple(self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [] if obj is None else list(self.readonly_fields)

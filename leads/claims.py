@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -36,6 +37,7 @@ from .models import Lead, PersonClaim
 # left over from a process that died mid-post: a direct post's lead row is written after
 # its auction, so a fresh claim may not have its lead yet.
 STALE_IN_FLIGHT = timedelta(minutes=10)
+LeadId = UUID | str
 _LIVE = (LeadStatus.POSTING, LeadStatus.PENDING, LeadStatus.SOLD, LeadStatus.RETURNED)
 
 
@@ -59,7 +61,7 @@ def _lapsed(window_days: int, now: datetime) -> Q:
     )
 
 
-def _take(scope: str, person_hash: str, lead_id: object, window_days: int, now: datetime) -> bool:
+def _take(scope: str, person_hash: str, lead_id: LeadId, window_days: int, now: datetime) -> bool:
     try:
         with transaction.atomic():
             PersonClaim.objects.create(
@@ -79,7 +81,7 @@ def _take(scope: str, person_hash: str, lead_id: object, window_days: int, now: 
 
 
 def claim(
-    scope: str, hashes: Iterable[str], lead_id: object, window_days: int, now: datetime
+    scope: str, hashes: Iterable[str], lead_id: LeadId, window_days: int, now: datetime
 ) -> bool:
     """Claim the person (every hash) for ``lead_id`` in ``scope``; all or nothing."""
     taken: list[str] = []
@@ -94,7 +96,7 @@ def claim(
     return True
 
 
-def claim_person(lead_id: object, vertical_id: int, hashes: list[str], now: datetime) -> bool:
+def claim_person(lead_id: LeadId, vertical_id: int, hashes: list[str], now: datetime) -> bool:
     """The global claim: one live or sold lead per person and vertical in the window."""
     days = settings.SWITCHYARD["DUPLICATE_WINDOW_DAYS"]
     if not hashes or days <= 0:
@@ -103,7 +105,7 @@ def claim_person(lead_id: object, vertical_id: int, hashes: list[str], now: date
 
 
 def held_by_another(
-    scope: str, hashes: list[str], lead_id: object, window_days: int, now: datetime
+    scope: str, hashes: list[str], lead_id: LeadId, window_days: int, now: datetime
 ) -> bool:
     """A read-only check (test leads; the early skip of per-buyer duplicates)."""
     if not hashes:
@@ -113,7 +115,7 @@ def held_by_another(
 
 
 def buyers_holding(
-    buyer_ids: Iterable[int], hashes: list[str], lead_id: object, now: datetime
+    buyer_ids: Iterable[int], hashes: list[str], lead_id: LeadId, now: datetime
 ) -> dict[int, datetime | None]:
     """Buyers that hold the person through another lead: buyer id -> when that lead
     sold (None: still in flight). One query, for the early skip at post."""
@@ -134,7 +136,7 @@ def buyers_holding(
 
 
 def claim_for_buyer(
-    lead_id: object, buyer_id: int, hashes: list[str], dedupe_days: int, now: datetime
+    lead_id: LeadId, buyer_id: int, hashes: list[str], dedupe_days: int, now: datetime
 ) -> bool:
     """Before posting to a campaign: the buyer's claim, in the campaign's own window."""
     if not hashes or dedupe_days <= 0:
@@ -142,7 +144,7 @@ def claim_for_buyer(
     return claim(buyer_scope(buyer_id), hashes, lead_id, dedupe_days, now)
 
 
-def release(lead_id: object, *, buyer_id: int | None = None) -> int:
+def release(lead_id: LeadId, *, buyer_id: int | None = None) -> int:
     """Give back the lead's claims still in flight (all, or one buyer's)."""
     rows = PersonClaim.objects.filter(lead_id=lead_id, sold_at__isnull=True)
     if buyer_id is not None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from exchange import consent
 from exchange.config_cache import Config
@@ -36,7 +37,7 @@ class PostChecks:
 def check_at_post(
     config: Config,
     *,
-    lead_id: object,
+    lead_id: UUID | str,
     campaign_ids: Iterable[int],
     values: Mapping[str, Any],
     publisher_slug: str,

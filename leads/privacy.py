@@ -58,9 +58,7 @@ def rotate_pii_keys() -> int:
 
 
 def _erase(queryset: Any) -> int:
-    return queryset.update(  # type: ignore[no-any-return]
-        pii={}, phone_hash="", email_hash="", pii_erased_at=timezone.now()
-    )
+    return queryset.update(pii={}, phone_hash="", email_hash="", pii_erased_at=timezone.now())
 
 
 def purge_expired_pii(now: datetime | None = None) -> int:
@@ -120,8 +118,9 @@ def file_deletion_request(
     if person.email_hash:
         values["email"] = str(email).strip()
     with transaction.atomic():
+        encrypted: dict[str, Any] = {"person": values}  # an EncryptedJSONField
         request = DeletionRequest.objects.create(
-            person=values,
+            **encrypted,
             phone_hash=person.phone_hash,
             email_hash=person.email_hash,
             source=source,
@@ -155,8 +154,9 @@ def process_deletion(request_id: Any) -> DeletionRequest:
                 source=SuppressionSource.DELETION,
                 added_by=f"deletion request {request.pk}",
             )
+            done: dict[str, Any] = {"person": {}, **counts}
             DeletionRequest.objects.filter(pk=request.pk).update(
-                status=DeletionStatus.DONE, done_at=timezone.now(), person={}, **counts
+                status=DeletionStatus.DONE, done_at=timezone.now(), **done
             )
     except Exception as exc:
         log.exception("deletion request %s failed", request.pk)

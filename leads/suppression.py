@@ -7,7 +7,10 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 from django.db import transaction
 from django.db.models import Q
@@ -195,7 +198,7 @@ def import_csv(
     return result
 
 
-def export_csv(out: TextIO) -> int:
+def export_csv(out: SupportsWrite[str]) -> int:
     """Write the whole list as CSV (hashes only: the values were never stored)."""
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)

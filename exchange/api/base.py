@@ -92,7 +92,8 @@ class PublicApiView(APIView):
         key = getattr(self, "key", None)
         try:
             body = request._request.body
-            parsed = None if request._full_data is Empty else request._full_data
+            full_data = getattr(request, "_full_data", Empty)  # parsed already, or not
+            parsed = None if full_data is Empty else full_data
         except Exception:  # too large, or unreadable: the row says so without it
             body, parsed = b"", None
         return inbound.Seen(
