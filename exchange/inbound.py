@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,10 +142,22 @@ def write(batch: list[Seen]) -> None:
 _writer = PerProcess(lambda: Writer(settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000))
 
 
+_hand_over: Callable[[Seen], None] | None = None
+
+
+def register_writer(hand_over: Callable[[Seen], None]) -> None:
+    """Let a higher layer's writer thread take the rows (``leads.recorder`` does, so a
+    process has one thread writing after the answers, not two competing for SQLite)."""
+    global _hand_over
+    _hand_over = hand_over
+
+
 def record(seen: Seen) -> None:
     """Hand over one call; written now when batching is off."""
     if settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] <= 0:
         write([seen])
+    elif _hand_over is not None:
+        _hand_over(seen)
     else:
         _writer.get().hand_over(seen)
 

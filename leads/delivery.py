@@ -258,6 +258,10 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
     now = timezone.now()
     hashes = [] if lead.is_test else claims.person_hashes(lead.phone_hash, lead.email_hash)
     with transaction.atomic():
+        # The person was given back when the lead failed: take them again, or leave the
+        # lead failed if another lead of theirs is live now (it would be a duplicate).
+        if not claims.claim_person(lead.pk, lead.vertical_id, hashes, now):
+            return False
         moved = move_lead(
             lead,
             LeadStatus.PENDING,
@@ -268,12 +272,7 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
             reasons=[],
         )
         if moved is None:
-            return False
-        # The person was given back when the lead failed: take them again, or leave the
-        # lead failed if another lead of theirs is live now (it would be a duplicate).
-        if not claims.claim_person(lead.pk, lead.vertical_id, hashes, now):
-            transaction.set_rollback(True)
-            lead.status = LeadStatus.FAILED
+            claims.release(lead.pk)
             return False
         lead.deliveries.filter(status=DeliveryStatus.FAILED).update(
             status=DeliveryStatus.QUEUED,
