@@ -191,6 +191,7 @@ class CampaignAdmin(HistoryAdmin):
                 "fields": [
                     "filters",
                     "schedule",
+                    "require_tcpa_consent",
                     "require_trustedform",
                     "require_jornaya",
                     "dedupe_days",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from plumbing.pii import scrub_text
+from plumbing.masking import scrub_text
 
 from .auth import CredentialError, auth_headers, masked_headers, reauthorizer
 from .choices import BodyFormat, Outcome
@@ -105,9 +105,11 @@ def log_row(
     """The fields of a TransactionLog row for this call, personal data masked."""
     request = prepared.request
     body = request.body.decode("utf-8", "replace") if request else ""
+    error = answer.reason or (response.detail if response else prepared.error)
     return {
         "method": request.method if request else prepared.endpoint.method,
-        "url": (request.url if request else prepared.endpoint.url)[:500],
+        # A GET endpoint carries the mapped lead in its query string.
+        "url": scrub_text(request.url if request else prepared.endpoint.url, pii)[:500],
         "request_headers": masked_headers(request.headers, prepared.endpoint.credential)
         if request
         else {},
@@ -117,7 +119,7 @@ def log_row(
         if response
         else "",
         "outcome": answer.outcome,
-        "error": (answer.reason or (response.detail if response else prepared.error))[:300],
+        "error": scrub_text(error, pii)[:300],
         "duration_ms": round(response.elapsed_ms) if response else 0,
         **fields,
     }

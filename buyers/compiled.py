@@ -81,6 +81,7 @@ class CampaignInfo:
     caps: tuple[CapSpec, ...]  # the campaign's and its buyer's
     ping: EndpointInfo | None
     post: EndpointInfo | None
+    require_tcpa_consent: bool
     require_trustedform: bool
     require_jornaya: bool
     dedupe_days: int
@@ -176,6 +177,7 @@ def compile_campaign(c: Campaign, caps: tuple[CapSpec, ...] = ()) -> CampaignInf
         caps=caps,
         ping=ping,
         post=post,
+        require_tcpa_consent=c.require_tcpa_consent,
         require_trustedform=c.require_trustedform,
         require_jornaya=c.require_jornaya,
         dedupe_days=c.dedupe_days,

@@ -8,6 +8,11 @@ ordinary rules on the pseudo-fields ``publisher`` (the publisher's slug) and ``s
 Compiling happens once, when the config cache loads, and raises ``FilterError`` on a rule
 that does not validate. The closures it returns run on the ping hot path for every campaign:
 they do no parsing and no regex compilation, and they never raise on any lead input.
+
+A ping carries no post-stage field (names, ``dob``, email...), so a rule on one cannot be
+decided then: the auction passes ``DEFERRED`` as those fields' value, every rule reading
+only ``DEFERRED`` passes, and the post checks the rules again on the full lead before any
+buyer gets it (SPEC §7).
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
 
+from plumbing.zipdata import distance_miles
+from plumbing.zipdata import lookup as zip_lookup
+
 from .lead_values import (
     as_date,
     as_number,
     as_text,
+    clip,
     folded,
     is_missing,
     is_number_type,
@@ -40,10 +49,19 @@ PSEUDO_FIELDS = frozenset({"publisher", "sub_id"})
 OPERATORS = frozenset(
     {
         "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "contains",
-        "starts_with", "regex", "exists", "not_exists", "age_between",
+        "starts_with", "regex", "exists", "not_exists", "age_between", "zip_radius",
     }
 )  # fmt: skip
-ZIP_RADIUS_UNAVAILABLE = "zip_radius is not available on this installation"
+
+
+class _Deferred:
+    """The value of a field the lead does not carry yet (a post-stage field at ping)."""
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED: Any = _Deferred()
 
 _ORDERED = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 _LIST_OPS = frozenset({"in", "not_in"})
@@ -153,8 +171,6 @@ def _rule_errors(rule: Mapping[str, Any], where: str, known: frozenset[str] | No
     field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
     at = f"rule {where} ({field})" if isinstance(field, str) and field else f"rule {where}"
     errors = [f"{at}: unexpected key {key!r}" for key in rule if key not in _RULE_KEYS]
-    if op == "zip_radius":
-        return [*errors, f"{at}: {ZIP_RADIUS_UNAVAILABLE}"]
     if not isinstance(op, str) or op not in OPERATORS:
         known_ops = ", ".join(sorted(OPERATORS))
         found = "missing op" if op is None else f"unknown op {op!r}"
@@ -186,6 +202,13 @@ def _value_problem(op: str, value: Any) -> str | None:
         items = value if isinstance(value, list) else [value]
         ok = items and all(is_scalar(v) and not isinstance(v, bool) for v in items)
         return None if ok else f"{op} needs a text or a list of texts"
+    if op == "zip_radius":
+        centre_miles = _zip_radius_value(value)
+        if centre_miles is None:
+            return 'zip_radius needs [ZIP, miles] or {"zip": ZIP, "miles": N} with miles > 0'
+        if zip_lookup(centre_miles[0]) is None:
+            return f"zip_radius: {centre_miles[0]} is not a known US ZIP code"
+        return None
     if op == "regex":
         if not isinstance(value, str):
             return "regex needs a pattern string"
@@ -278,6 +301,9 @@ def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
         return _compile_age(rule.get("field"), value, today)
     field: str = rule["field"]
     label = f"{field} {op}" if op in _NO_VALUE_OPS else f"{field} {op} {show_rule_value(value)}"
+    if op == "zip_radius":
+        centre, miles = _zip_radius_value(value)  # type: ignore[misc]
+        label = f"{field} within {clip(str(miles))} miles of {centre}"
 
     def explain(values: Values) -> str:
         raw = values.get(field)
@@ -289,7 +315,8 @@ def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
         wanted = op == "exists"
 
         def test_presence(values: Values) -> bool:
-            return is_missing(values.get(field)) is not wanted
+            raw = values.get(field)
+            return raw is DEFERRED or is_missing(raw) is not wanted
 
         return _Node(test_presence, explain)
 
@@ -299,6 +326,8 @@ def _compile_rule(rule: Mapping[str, Any], today: Today) -> _Node:
 
     def test(values: Values) -> bool:
         raw = values.get(field)
+        if raw is DEFERRED:
+            return True
         if is_missing(raw):
             return missing_passes
         return accepts(raw)
@@ -345,8 +374,47 @@ def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
         return lambda raw: (
             (t := as_text(raw)) is not None and any(n in t.casefold() for n in needles)
         )
+    if op == "zip_radius":
+        return _within_radius(value)
     pattern = re.compile(value)  # regex
     return lambda raw: (t := as_text(raw)) is not None and pattern.search(t) is not None
+
+
+def _zip_radius_value(value: Any) -> tuple[str, Decimal] | None:
+    """(centre ZIP, miles) of a zip_radius rule's value, or None when malformed."""
+    if isinstance(value, Mapping):
+        centre, miles = value.get("zip"), value.get("miles")
+        if set(value) - {"zip", "miles"}:
+            return None
+    elif isinstance(value, list) and len(value) == 2:
+        centre, miles = value
+    else:
+        return None
+    number = as_number(miles)
+    if not isinstance(centre, str | int) or isinstance(centre, bool) or number is None:
+        return None
+    text = str(centre).strip()
+    if not re.fullmatch(r"\d{5}", text, re.ASCII) or number <= 0:
+        return None
+    return text, number
+
+
+def _within_radius(value: Any) -> Callable[[Any], bool]:
+    centre_zip, miles = _zip_radius_value(value)  # type: ignore[misc]
+    centre = zip_lookup(centre_zip)
+    assert centre is not None  # validated
+    limit = float(miles)
+    # One degree of latitude is about 69 miles: a cheap box before the trigonometry.
+    box = limit / 69.0 + 0.01
+
+    def within(raw: Any) -> bool:
+        text = as_text(raw)
+        place = zip_lookup(text.strip()[:5]) if text else None
+        if place is None or abs(place.lat - centre.lat) > box:
+            return False
+        return distance_miles(centre, place) <= limit
+
+    return within
 
 
 def _equality(choices: list[Any]) -> Callable[[Any], bool]:
@@ -381,6 +449,8 @@ def _compile_age(field: str | None, value: list[Any], today: Today) -> _Node:
     def age_of(values: Values) -> Decimal | int | None:
         for source in sources:
             raw = values.get(source)
+            if raw is DEFERRED:
+                continue
             born = as_date(raw)
             if born is not None:
                 now = today()
@@ -392,7 +462,10 @@ def _compile_age(field: str | None, value: list[Any], today: Today) -> _Node:
 
     def test(values: Values) -> bool:
         age = age_of(values)
-        return age is not None and low <= age <= high  # type: ignore[operator]
+        if age is None:
+            # Not known before the post (dob is post-stage): decided there.
+            return any(values.get(source) is DEFERRED for source in sources)
+        return low <= age <= high  # type: ignore[operator]
 
     def explain(values: Values) -> str:
         age = age_of(values)

@@ -180,10 +180,18 @@ class Campaign(models.Model):
     schedule = models.JSONField(
         default=dict, blank=True, help_text='e.g. {"mon-fri": "08:00-20:00"}; empty: always open.'
     )
-    require_trustedform = models.BooleanField(default=False)
-    require_jornaya = models.BooleanField(default=False)
+    require_tcpa_consent = models.BooleanField(
+        default=False, help_text="Only leads with tcpa_consent true."
+    )
+    require_trustedform = models.BooleanField(
+        default=False, help_text="Only leads with a TrustedForm certificate that verifies."
+    )
+    require_jornaya = models.BooleanField(
+        default=False, help_text="Only leads with a Jornaya LeadiD that verifies."
+    )
     dedupe_days = models.PositiveIntegerField(
-        default=30, help_text="Refuse a lead this buyer already bought within this many days."
+        default=30,
+        help_text="Skip a person this buyer already bought within this many days (0: never).",
     )
     max_attempts = models.PositiveIntegerField(
         default=5, help_text="Post attempts for retryable failures before the next bidder."

@@ -12,7 +12,7 @@ from buyers.admin import BuyerAdmin
 from plumbing.admin_views import MintKeysMixin
 from plumbing.history import HistoryAdmin
 
-from .models import ApiKey, Publisher, Vertical, VerticalField
+from .models import ApiKey, InboundLog, Publisher, Vertical, VerticalField
 from .services import create_api_key, revoke_api_keys, rotate_callback_secrets
 
 admin.site.site_header = "Switchyard"
@@ -192,4 +192,37 @@ class VerticalFieldAdmin(HistoryAdmin):
     readonly_fields = ["vertical"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(InboundLog)
+class InboundLogAdmin(admin.ModelAdmin):
+    """Every call to the public API, refusals included: search by key prefix, lead id,
+    path or error code; filter by status and publisher. Read-only."""
+
+    list_display = [
+        "created_at",
+        "method",
+        "path",
+        "status_code",
+        "error_code",
+        "key_prefix",
+        "publisher",
+        "latency_ms",
+        "lead_id",
+    ]
+    list_filter = ["status_code", "error_code", "method", "publisher"]
+    list_select_related = ["publisher"]
+    search_fields = ["=key_prefix", "=lead_id", "path", "=error_code", "client_ip"]
+    search_help_text = "A key prefix (sy_live_…), a lead or ping id, a path or an error code."
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # a count over millions of rows on every page is slow
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         return False

@@ -19,10 +19,12 @@ from buyers.caps import CapSpec, reached
 from buyers.choices import Outcome, PricingModel
 from buyers.circuits import open_endpoints
 from buyers.compiled import CampaignInfo
+from buyers.filters import DEFERRED
 from buyers.response_rules import Answer
 from buyers.schedule import describe_closed
 from buyers.transport import Fanout, OutboundResponse, fan_out
 
+from . import consent
 from .choices import Routing
 from .config_cache import PublisherInfo, VerticalInfo
 
@@ -86,12 +88,21 @@ class LeadContext:
     is_test: bool
     now: datetime
     excluded_buyers: Mapping[int, str] = field(default_factory=dict)  # buyer id -> reason
+    excluded_campaigns: Mapping[int, str] = field(default_factory=dict)  # campaign id -> reason
+    # A ping: post-stage fields are not known yet, and rules on them wait for the post.
+    at_ping: bool = False
+
+
+def _deferred_fields(vertical: VerticalInfo) -> dict[str, Any]:
+    return {name: DEFERRED for name, spec in vertical.schema.items() if spec.stage == "post"}
 
 
 def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[CampaignInfo]:
     """The campaigns that may bid, recording for every other one why not."""
     candidates: list[CampaignInfo] = []
     values = {**ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id}
+    if ctx.at_ping:
+        values = {**_deferred_fields(ctx.vertical), **values}
     for campaign in ctx.vertical.campaigns:
         reason = _static_exclusion(campaign, values, ctx)
         if reason:
@@ -119,6 +130,8 @@ def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: Le
         return campaign.not_live_reason
     if campaign.buyer_id in ctx.excluded_buyers:
         return ctx.excluded_buyers[campaign.buyer_id]
+    if campaign.id in ctx.excluded_campaigns:
+        return ctx.excluded_campaigns[campaign.id]
     if campaign.post is None:
         return "no post endpoint"
     if campaign.ping is None and campaign.pricing_model != PricingModel.FIXED:
@@ -128,11 +141,7 @@ def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: Le
         return f"filter: {failed}"
     if not campaign.is_open(ctx.now):
         return describe_closed(campaign.schedule, campaign.buyer_tz, ctx.now)
-    if campaign.require_trustedform and not values.get("trustedform_cert_url"):
-        return "requires a TrustedForm certificate"
-    if campaign.require_jornaya and not values.get("jornaya_leadid"):
-        return "requires a Jornaya LeadiD"
-    return ""
+    return consent.static_problem(campaign, values)
 
 
 def _describe_cap(cap: CapSpec) -> str:

@@ -226,3 +226,36 @@ class ConfigRevision(models.Model):
 
     def __str__(self) -> str:
         return f"config revision {self.number}"
+
+
+class InboundLog(models.Model):
+    """One call to the publisher (or buyer) API, refused ones included: what came in
+    (the body with personal data masked), the answer's status and error code, the key's
+    first characters and how long the answer took. Written after the answer, in batches."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=200)
+    status_code = models.PositiveSmallIntegerField(db_index=True)
+    error_code = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    key_prefix = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="The key's first characters.",
+    )
+    publisher = models.ForeignKey(
+        Publisher, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    buyer_id = models.PositiveIntegerField(null=True, blank=True)
+    lead_id = models.UUIDField(null=True, blank=True, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    body = models.TextField(blank=True, default="", help_text="Personal data masked.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status_code}"

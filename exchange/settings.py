@@ -255,6 +255,8 @@ for _key in PII_KEYS:
 # by default it is derived from the oldest encryption key.
 PII_HASH_KEY = _read("PII_HASH_KEY", str, "") or f"hash:{PII_KEYS[-1]}"
 PII_RETENTION_DAYS = _read("PII_RETENTION_DAYS", int, 365)
+if PII_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("PII_RETENTION_DAYS is malformed: it must be 1 or more")
 
 # --- Exchange behaviour ---------------------------------------------------------------
 SWITCHYARD = {
@@ -294,6 +296,16 @@ SWITCHYARD = {
     # fewest calls that make its timeout rate or latency count.
     "AUTOPAUSE_WINDOW_SECONDS": _read("AUTOPAUSE_WINDOW_SECONDS", int, 300),
     "AUTOPAUSE_MIN_CALLS": _read("AUTOPAUSE_MIN_CALLS", int, 20),
+    # Compliance (docs/compliance.md). The verifier of TrustedForm certificates and Jornaya
+    # LeadiDs: a dotted class path (exchange.consent.FormatVerifier checks the format;
+    # exchange.consent.HttpVerifier asks CONSENT_VERIFIER_URL, within the timeout).
+    "CONSENT_VERIFIER": _read("CONSENT_VERIFIER", str, "exchange.consent.FormatVerifier"),
+    "CONSENT_VERIFIER_URL": _read("CONSENT_VERIFIER_URL", str, ""),
+    "CONSENT_VERIFIER_TIMEOUT_MS": _read("CONSENT_VERIFIER_TIMEOUT_MS", int, 2000),
+    # How long inbound (publisher API) and transaction (buyer call) logs are kept; the
+    # daily purge deletes older rows, and erases personal data past PII_RETENTION_DAYS.
+    "INBOUND_LOG_RETENTION_DAYS": _read("INBOUND_LOG_RETENTION_DAYS", int, 30),
+    "TRANSACTION_LOG_RETENTION_DAYS": _read("TRANSACTION_LOG_RETENTION_DAYS", int, 90),
 }
 
 # The WSGI process's GIL switch interval (exchange.wsgi): request threads wait on the
@@ -303,6 +315,9 @@ if GIL_SWITCH_INTERVAL_MS <= 0:
     raise ImproperlyConfigured("GIL_SWITCH_INTERVAL_MS is malformed: it must be positive")
 
 for _name in (
+    "CONSENT_VERIFIER_TIMEOUT_MS",
+    "INBOUND_LOG_RETENTION_DAYS",
+    "TRANSACTION_LOG_RETENTION_DAYS",
     "CALL_LOG_FLUSH_MS",
     "CUT_OFF_GRACE_MS",
     "OUTBOUND_MAX_CONNECTIONS",

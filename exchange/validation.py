@@ -13,7 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from plumbing.fields import PII_FIELDS, FieldSpec, FieldType, Stage
+from plumbing import zipdata
+from plumbing.fields import CONSENT_SELLERS, PII_FIELDS, FieldSpec, FieldType, Stage
 from plumbing.pii import normalize_phone
 
 US_STATES = frozenset(
@@ -97,7 +98,26 @@ def _text(value: Any) -> str:
     return str(value).strip() if not isinstance(value, str) else value.strip()
 
 
+def _sellers(value: Any) -> list[str]:
+    """``consent_sellers`` as a list of names: a JSON list, or text split on commas."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or "\x00" in item:
+            raise FieldError("must be a list of seller names, or names separated by commas")
+        name = item.strip()
+        if len(name) > 100:
+            raise FieldError("a seller name must be at most 100 characters")
+        if name and name not in names:
+            names.append(name)
+    if not names or len(names) > 50:
+        raise FieldError("must name between 1 and 50 sellers")
+    return names
+
+
 def _clean(spec: FieldSpec, value: Any) -> Any:
+    if spec.name == CONSENT_SELLERS:
+        return _sellers(value)
     text = _text(value)
     # Whatever the type (a URL's pattern would let one through): PostgreSQL cannot store it.
     if "\x00" in text:
@@ -168,6 +188,14 @@ def _clean(spec: FieldSpec, value: Any) -> Any:
     return text
 
 
+def clean_field(spec: FieldSpec, value: Any) -> Any:
+    """One value cleaned as ``spec`` says; raises ``FieldError`` with the problem."""
+    return _clean(spec, value)
+
+
+EMAIL_SPEC = FieldSpec("email", FieldType.EMAIL)
+
+
 def validate_lead(
     lead: Any, schema: Mapping[str, FieldSpec], stage: str
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -198,4 +226,29 @@ def validate_lead(
         required = spec.required_at_ping if stage == Stage.PING else spec.required_at_post
         if required and name not in clean and f"lead.{name}" not in errors:
             errors[f"lead.{name}"] = ["this field is required"]
+    problem = zip_state_problem(clean, schema)
+    if problem:
+        errors.setdefault("lead.state", []).append(problem)
     return clean, errors
+
+
+def zip_state_problem(clean: Mapping[str, Any], schema: Mapping[str, FieldSpec]) -> str:
+    """Why the lead's ZIP and state disagree (from the offline ZIP data set), or "".
+
+    A ZIP the data set does not know is let through: refusing a real lead for a gap
+    in the data (a ZIP opened last month) would cost more than it saves.
+    """
+    zip_code, state = clean.get("zip"), clean.get("state")
+    if not zip_code or not state:
+        return ""
+    if schema.get("zip", _NO_SPEC).type != FieldType.ZIP:
+        return ""
+    if schema.get("state", _NO_SPEC).type != FieldType.STATE:
+        return ""
+    info = zipdata.lookup(str(zip_code))
+    if info is None or info.state == state:
+        return ""
+    return f"does not match ZIP {str(zip_code)[:5]}, which is in {info.state}"
+
+
+_NO_SPEC = FieldSpec("")

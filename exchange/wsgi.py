@@ -20,6 +20,11 @@ from exchange.api.ratelimit import ensure_shared_cache  # noqa: E402  (needs the
 ensure_shared_cache()
 connections.close_all()  # not carried into the processes a server may fork from here
 
+# The ZIP data set (zip/state agreement, zip_radius) is read now, not by the first ping.
+from plumbing import zipdata  # noqa: E402
+
+zipdata.index()
+
 # Request threads hand their fan-out to the transport loop's thread and wait for it.
 # Python lets a busy thread keep the GIL for 5 ms before a waiting one may run; a
 # shorter interval lets a finished fan-out answer at once.

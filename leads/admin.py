@@ -488,3 +488,6 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+from . import admin_compliance  # noqa: E402, F401  (the compliance screens)

@@ -10,7 +10,10 @@ class LeadsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: an app's models load only after apps are ready.
         from buyers.circuits import register_call_counter
+        from exchange.inbound import register_writer
 
         from .calllog import count_recent_calls
+        from .recorder import record_inbound
 
         register_call_counter(count_recent_calls)
+        register_writer(record_inbound)

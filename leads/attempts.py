@@ -25,13 +25,15 @@ from buyers.response_rules import Answer
 from buyers.transport import OutboundResponse, send
 from exchange.config_cache import Config
 from plumbing.dependencies import retrying_write
-from plumbing.pii import pii_values
+from plumbing.pii import pii_values, scrub_text
 
+from . import claims
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money, record_sale
 from .models import Delivery, Lead, TransactionLog
 from .outbox import OPEN, backoff_seconds
+from .post_checks import DUPLICATE_FOR_BUYER
 from .transitions import move_lead
 
 log = logging.getLogger(__name__)
@@ -86,16 +88,25 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
     if not lead.is_test and not allows(endpoint.id):
         _log_attempt(lead, delivery, campaign, prepared, None, Answer.circuit_open())
         return _after_failure(delivery, campaign, Answer.circuit_open(), probe_at(endpoint.id))
+    hashes = [] if lead.is_test else claims.person_hashes(lead.phone_hash, lead.email_hash)
+    # The buyer's own window, claimed before the post: of two leads of one person racing
+    # to the same buyer (from two verticals, say), only one is posted to it.
+    if not claims.claim_for_buyer(lead.pk, campaign.buyer_id, hashes, campaign.dedupe_days, now):
+        _close(delivery, DeliveryStatus.SKIPPED, "", DUPLICATE_FOR_BUYER)
+        return "duplicate"
     reservation = None
     if not lead.is_test:
         reservation = _reserve(delivery, campaign, now)
         if reservation is None:
+            claims.release(lead.pk, buyer_id=campaign.buyer_id)
             _close(delivery, DeliveryStatus.SKIPPED, "", "cap reached")
             return "cap_reached"
 
     sold = False
     try:
         prepared, response, answer = _post(lead, campaign, prepared)
+        # The buyer's reason may quote the lead ("duplicate: Ed Lee"); it is stored masked.
+        answer = replace(answer, reason=scrub_text(answer.reason, pii_values(lead.pii)))
         # The buyer has answered: what it said must be written even through a dropped
         # database connection, or an accepted lead would be neither sold nor retried.
         retrying_write(
@@ -110,11 +121,15 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
             )
             return answer.outcome
     finally:
-        # Whatever went wrong, a lead not sold gives back what it took from the caps.
-        if reservation is not None and not sold:
-            retrying_write(
-                lambda: give_back(delivery.pk, reservation), "giving back a cap reservation"
-            )
+        # Whatever went wrong, a lead not sold gives back what it took from the caps,
+        # and the buyer's claim on the person.
+        if not sold:
+            if reservation is not None:
+                retrying_write(
+                    lambda: give_back(delivery.pk, reservation), "giving back a cap reservation"
+                )
+            if hashes:
+                claims.release(lead.pk, buyer_id=campaign.buyer_id)
     return _after_failure(delivery, campaign, answer)
 
 
@@ -261,5 +276,6 @@ def _sell(
         lead.refresh_from_db()
         if not lead.is_test:
             record_sale(lead)
+            claims.mark_sold(lead, campaign.buyer_id, now)
         queue_callback(lead, event)
     return True

@@ -24,12 +24,14 @@ from buyers.choices import Outcome
 from exchange.config_cache import Config, get_config
 from plumbing.logs import bind, clear
 
+from . import claims
 from .attempts import WALKING, attempt, give_back_interrupted
 from .callbacks import queue_callback
 from .choices import DeliveryStatus, LeadStatus
 from .ledger import money
 from .models import Delivery, Lead
 from .outbox import OPEN, recover_interrupted
+from .post_checks import AT_POST
 from .queue import enqueue_after_commit
 from .transitions import move_lead
 
@@ -47,8 +49,11 @@ def start_deliveries(
     ranked: list[tuple[int, Decimal, Any]],
     skip_buyers: dict[int, str],
     config: Config,
+    skip_campaigns: dict[int, str] | None = None,
 ) -> list[Delivery]:
-    """The outbox: one delivery row per ranked bid, committed before anyone is told."""
+    """The outbox: one delivery row per ranked bid, committed before anyone is told.
+    Campaigns in ``skip_campaigns`` (the checks at post) get a skipped row with the reason."""
+    skip_campaigns = skip_campaigns or {}
     now = timezone.now()
     rows = []
     for rank, (campaign_id, price, bid) in enumerate(ranked, start=1):
@@ -58,6 +63,8 @@ def start_deliveries(
             status, reason = DeliveryStatus.SKIPPED, "campaign no longer live"
         elif campaign.buyer_id in skip_buyers:
             status, reason = DeliveryStatus.SKIPPED, skip_buyers[campaign.buyer_id]
+        elif campaign_id in skip_campaigns:
+            status, reason = DeliveryStatus.SKIPPED, skip_campaigns[campaign_id][:200]
         rows.append(
             Delivery(
                 lead=lead,
@@ -232,7 +239,12 @@ def _finish_unsold(lead: Lead) -> str:
     status = LeadStatus.FAILED if failed else LeadStatus.REJECTED
     if skipped_only:
         reasons = sorted({r for r in lead.deliveries.values_list("reason", flat=True)})
-        reason = "duplicate" if any("duplicate" in r for r in reasons) else "all_buyers_rejected"
+        if any("duplicate" in r for r in reasons):
+            reason = "duplicate"
+        elif reasons and all(r.startswith(AT_POST) for r in reasons):
+            reason = "no_eligible_buyers"  # every bidder fell to the checks at post
+        else:
+            reason = "all_buyers_rejected"
     else:
         reason = "delivery_failed" if failed else "all_buyers_rejected"
     answer = {"lead_id": str(lead.id), "status": "rejected", "reasons": [reason]}
@@ -240,6 +252,7 @@ def _finish_unsold(lead: Lead) -> str:
         event = move_lead(lead, status, note=reason, reasons=[reason], result=answer)
         if event is not None:
             queue_callback(lead, event)
+            claims.release(lead.pk)  # unsold: the person is free for the next lead
     return status
 
 
@@ -253,7 +266,12 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
     a double click replays once. Deliveries are re-sent with the same Idempotency-Key.
     """
     now = timezone.now()
+    hashes = [] if lead.is_test else claims.person_hashes(lead.phone_hash, lead.email_hash)
     with transaction.atomic():
+        # The person was given back when the lead failed: take them again, or leave the
+        # lead failed if another lead of theirs is live now (it would be a duplicate).
+        if not claims.claim_person(lead.pk, lead.vertical_id, hashes, now):
+            return False
         moved = move_lead(
             lead,
             LeadStatus.PENDING,
@@ -264,6 +282,7 @@ def replay_lead(lead: Lead, *, by: str = "an account manager") -> bool:
             reasons=[],
         )
         if moved is None:
+            claims.release(lead.pk)
             return False
         lead.deliveries.filter(status=DeliveryStatus.FAILED).update(
             status=DeliveryStatus.QUEUED,

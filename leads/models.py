@@ -17,6 +17,11 @@ from .choices import (
     LogKind,
     ReturnReason,
 )
+from .models_compliance import (  # noqa: F401  (models of this app, defined apart)
+    DeletionRequest,
+    PersonClaim,
+    Suppression,
+)
 from .outbox import Outbox
 
 
@@ -349,18 +354,6 @@ class Return(models.Model):
 
     def __str__(self) -> str:
         return f"return of {self.lead_id} ({self.reason})"
-
-
-class Suppression(models.Model):
-    """A do-not-contact entry (DNC, opt-out), matched by keyed hash only."""
-
-    phone_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    email_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    source = models.CharField(max_length=100, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"suppression {self.pk} ({self.source or 'manual'})"
 
 
 class ClosedPeriod(models.Model):

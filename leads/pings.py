@@ -107,7 +107,9 @@ def record_ping(
     The caller answers the publisher, then calls ``record_calls()`` on the outcome.
     """
     now = timezone.now()
-    ctx = LeadContext(str(uuid.uuid4()), vertical, publisher, sub_id, values, key.is_test, now)
+    ctx = LeadContext(
+        str(uuid.uuid4()), vertical, publisher, sub_id, values, key.is_test, now, at_ping=True
+    )
     bind(lead_id=ctx.lead_id)
     auction = start_auction(ctx)
     durable = settings.SWITCHYARD["PING_DURABLE_COMMIT"]

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection
 
 from buyers.circuits import record_outcomes
+from exchange import inbound as inbound_log
 from plumbing.per_process import PerProcess
 from plumbing.rows import insert_together
 
@@ -39,11 +40,16 @@ class Batch:
     logs: list[TransactionLog] = field(default_factory=list)
     events: list[LeadEvent] = field(default_factory=list)
     outcomes: list[tuple[int, str]] = field(default_factory=list)  # (endpoint, outcome)
+    inbound: list[inbound_log.Seen] = field(default_factory=list)  # API calls to log
 
     def add(self, other: Batch) -> None:
         self.logs += other.logs
         self.events += other.events
         self.outcomes += other.outcomes
+        self.inbound += other.inbound
+
+    def __bool__(self) -> bool:
+        return bool(self.logs or self.events or self.outcomes or self.inbound)
 
     def write(self) -> None:
         # The rows in one statement (PostgreSQL) or one short transaction (SQLite); the
@@ -51,6 +57,8 @@ class Batch:
         insert_together(self.logs, self.events)
         if self.outcomes:
             record_outcomes(self.outcomes)  # after the logs: the failure ratio reads them
+        if self.inbound:
+            inbound_log.write(self.inbound)
         for listener in written:
             try:
                 listener(self)
@@ -87,7 +95,7 @@ class Recorder:
         with self.writing:
             with self.lock:
                 batch, self.pending = self.pending, Batch()
-            if batch.logs or batch.events or batch.outcomes:
+            if batch:
                 self._write(batch)
 
     def _write(self, batch: Batch) -> None:
@@ -129,6 +137,12 @@ def record(
         batch.write()
     else:
         _recorder.get().hand_over(batch)
+
+
+def record_inbound(seen: inbound_log.Seen) -> None:
+    """The inbound log's rows join the same writer thread (registered in apps.py), so one
+    thread per process writes all that waits for after the answer."""
+    _recorder.get().hand_over(Batch(inbound=[seen]))
 
 
 def flush() -> None:

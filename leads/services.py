@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exchange.auction import AuctionResult, LeadContext, run_auction
@@ -21,12 +22,14 @@ from exchange.config_cache import Config, KeyInfo, PublisherInfo, VerticalInfo
 from plumbing.logs import bind
 from plumbing.pii import email_hash, phone_hash, split_pii
 
+from . import claims
 from .choices import LeadStatus
 from .delivery import answer_for, start_deliveries
 from .ledger import ZERO
 from .models import Lead
 from .pings import event_row, write_auction, write_calls
-from .screening import duplicate_buyers, is_global_duplicate, is_suppressed
+from .post_checks import DUPLICATE_FOR_BUYER, check_at_post
+from .suppression import is_suppressed
 from .transitions import move_lead
 
 log = logging.getLogger(__name__)
@@ -50,24 +53,52 @@ def _lead_pii_columns(full: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def screen_lead(
-    vertical: VerticalInfo, columns: dict[str, Any], now: datetime
-) -> tuple[str, dict[int, str]]:
-    """(a reason to refuse the whole lead, or "", buyers to skip with their reason).
+def _hashes(lead_or_columns: Any) -> list[str]:
+    if isinstance(lead_or_columns, dict):
+        return claims.person_hashes(lead_or_columns["phone_hash"], lead_or_columns["email_hash"])
+    return claims.person_hashes(lead_or_columns.phone_hash, lead_or_columns.email_hash)
 
-    Suppression and global duplicates refuse the lead; a buyer that already bought
-    this person within its campaign's window is skipped.
-    """
-    hashes = [h for h in (columns["phone_hash"], columns["email_hash"]) if h]
+
+def screen_lead(
+    vertical: VerticalInfo, lead_id: Any, columns: dict[str, Any], is_test: bool, now: datetime
+) -> str:
+    """A reason to refuse the whole lead ("" if none): the person is suppressed, or
+    another lead of theirs holds them in this vertical (``leads.claims``). A live lead
+    claims the person here, before any buyer gets it; the caller gives the claim back
+    (``finish_without_sale``) if the lead then goes unsold."""
+    hashes = _hashes(columns)
     if not hashes:
-        return "", {}
+        return ""
     if is_suppressed(columns["phone_hash"], columns["email_hash"]):
-        return "suppressed", {}
-    if is_global_duplicate(columns["phone_hash"], columns["email_hash"], now, vertical.id):
-        return "duplicate", {}
-    windows = {c.buyer_id: c.dedupe_days for c in vertical.campaigns if c.dedupe_days}
-    skipped = duplicate_buyers(columns["phone_hash"], columns["email_hash"], windows, now)
-    return "", {b: "duplicate for this buyer" for b in skipped}
+        return "suppressed"
+    if is_test:
+        window = settings.SWITCHYARD["DUPLICATE_WINDOW_DAYS"]
+        scope = claims.vertical_scope(vertical.id)
+        held = window > 0 and claims.held_by_another(scope, hashes, lead_id, window, now)
+        return "duplicate" if held else ""
+    return "" if claims.claim_person(lead_id, vertical.id, hashes, now) else "duplicate"
+
+
+def _checks_at_post(
+    config: Config, lead: Lead, full: dict[str, Any], campaign_ids: list[int], now: datetime
+) -> dict[int, str]:
+    """Run the checks at post; write their trace; the campaigns to skip."""
+    publisher = config.publishers.get(lead.publisher_id)
+    checks = check_at_post(
+        config,
+        lead_id=lead.pk,
+        campaign_ids=campaign_ids,
+        values=full,
+        publisher_slug=publisher.slug if publisher else "",
+        sub_id=lead.sub_id,
+        hashes=[] if lead.is_test else _hashes(lead),
+        is_test=lead.is_test,
+        now=now,
+    )
+    if checks.trace:
+        lead.trace = [*(lead.trace or []), *checks.trace]
+        Lead.objects.filter(pk=lead.pk).update(trace=lead.trace)
+    return checks.skip
 
 
 def _refusal(lead: Lead, reason: str) -> dict[str, Any]:
@@ -105,7 +136,6 @@ def post_lead(
     full = {**lead.data, **values}
     columns = _lead_pii_columns(full)
     vertical = next(v for v in config.verticals.values() if v.id == lead.vertical_id)
-    refusal, skip_buyers = screen_lead(vertical, columns, now)
 
     # The conditional UPDATE is the claim: of two identical posts only one moves the
     # lead out of 'pinged'; the other replays or waits.
@@ -116,17 +146,21 @@ def post_lead(
             return 200, lead.result
         raise LeadError(409, "post_in_progress", "This lead is being posted; retry shortly.")
     lead.refresh_from_db()
+    refusal = screen_lead(vertical, lead.pk, columns, lead.is_test, now)
     if refusal:
         return 200, finish_without_sale(lead, refusal)
     ranked = lead.bids.filter(rank__isnull=False, price__isnull=False).order_by("rank")
     offers = [(b.campaign_id, b.price, b) for b in ranked if b.price is not None]
-    start_deliveries(lead, offers, skip_buyers, config)
+    skip = _checks_at_post(config, lead, full, [c for c, _, _ in offers], now)
+    start_deliveries(lead, offers, {}, config, skip)
     return 200, answer_for(lead, mode=mode, config=config)
 
 
 def finish_without_sale(lead: Lead, reason: str) -> dict[str, Any]:
     answer = _refusal(lead, reason)
-    move_lead(lead, LeadStatus.REJECTED, note=reason, reasons=[reason], result=answer)
+    with transaction.atomic():
+        move_lead(lead, LeadStatus.REJECTED, note=reason, reasons=[reason], result=answer)
+        claims.release(lead.pk)  # unsold: the person is free for the next lead
     return answer
 
 
@@ -152,12 +186,40 @@ def direct_post(
             raise LeadError(409, "post_in_progress", "This lead is being posted; retry shortly.")
     now = timezone.now()
     columns = _lead_pii_columns(values)
-    refusal, skip_buyers = screen_lead(vertical, columns, now)
     lead_id = uuid.uuid4()
     bind(lead_id=lead_id)
+    # The person is claimed before the auction: no buyer hears of a duplicate.
+    refusal = screen_lead(vertical, lead_id, columns, key.is_test, now)
+    # (Should this process die before the lead row is written, its claim lapses after
+    # claims.STALE_IN_FLIGHT.)
+    return _direct_post(
+        config, vertical, publisher, key, sub_id, values, mode, idempotency_key,
+        lead_id=lead_id, columns=columns, refusal=refusal, now=now,
+    )  # fmt: skip
+
+
+def _direct_post(
+    config: Config,
+    vertical: VerticalInfo,
+    publisher: PublisherInfo,
+    key: KeyInfo,
+    sub_id: str,
+    values: dict[str, Any],
+    mode: str,
+    idempotency_key: str | None,
+    *,
+    lead_id: uuid.UUID,
+    columns: dict[str, Any],
+    refusal: str,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    held = {}
+    if not refusal and not key.is_test:
+        held = _held_by_buyers(vertical, lead_id, _hashes(columns), now)
     ctx = LeadContext(
-        str(lead_id), vertical, publisher, sub_id, values, key.is_test, now, skip_buyers
-    )
+        str(lead_id), vertical, publisher, sub_id, values, key.is_test, now,
+        excluded_campaigns=held,
+    )  # fmt: skip
     auction = AuctionResult() if refusal else run_auction(ctx)
     reasons = [refusal] if refusal else auction.reasons
     lead = Lead(
@@ -179,6 +241,7 @@ def direct_post(
         bids = write_auction(lead, auction)
     except IntegrityError as exc:
         # Two requests with one Idempotency-Key raced; the other one owns the lead.
+        claims.release(lead_id)
         raise LeadError(
             409, "post_in_progress", "This lead is being posted; retry shortly."
         ) from exc
@@ -186,5 +249,22 @@ def direct_post(
     if not auction.best:
         return 200, finish_without_sale(lead, reasons[0] if reasons else "no_bids")
     ranked = sorted((b for b in bids if b.rank and b.price is not None), key=lambda b: b.rank or 0)
-    start_deliveries(lead, [(b.campaign_id, b.price or ZERO, b) for b in ranked], {}, config)
+    skip = _checks_at_post(config, lead, values, [b.campaign_id for b in ranked], now)
+    start_deliveries(lead, [(b.campaign_id, b.price or ZERO, b) for b in ranked], {}, config, skip)
     return 200, answer_for(lead, mode=mode, config=config)
+
+
+def _held_by_buyers(
+    vertical: VerticalInfo, lead_id: Any, hashes: list[str], now: datetime
+) -> dict[int, str]:
+    """Campaigns whose buyer holds this person within the campaign's own window (one
+    query): left out of the auction. The claim before each post makes it exact."""
+    windows = {c.id: (c.buyer_id, c.dedupe_days) for c in vertical.campaigns if c.dedupe_days}
+    held = claims.buyers_holding({b for b, _ in windows.values()}, hashes, lead_id, now)
+    excluded = {}
+    for campaign_id, (buyer_id, days) in windows.items():
+        if buyer_id in held:
+            sold_at = held[buyer_id]
+            if sold_at is None or sold_at >= now - timedelta(days=days):
+                excluded[campaign_id] = f"{DUPLICATE_FOR_BUYER} (within {days} days)"
+    return excluded

@@ -22,9 +22,12 @@ from django.utils import timezone
 from . import privacy
 from .autopause import pause_unhealthy_campaigns
 from .callbacks import due_callbacks, send_publisher_callback
+from .cap_counts import reconcile_cap_counters
 from .choices import DeliveryStatus, LeadStatus
 from .delivery import deliver_lead
 from .models import Lead
+from .models_compliance import DeletionRequest, DeletionStatus
+from .privacy import process_deletion_request  # noqa: F401  (a task: leads.tasks.*)
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +45,16 @@ def autopause_campaigns() -> int:
 @shared_task(ignore_result=True)
 def reconcile_caps() -> int:
     """Set cap counters right against actual sales (on beat, every few minutes)."""
-    from .cap_counts import reconcile_cap_counters
-
     return len(reconcile_cap_counters())
 
 
 @shared_task(ignore_result=True)
-def purge_expired_pii() -> int:
-    """Erase the personal data of leads past PII_RETENTION_DAYS (daily on beat)."""
-    return privacy.purge_expired_pii()
+def purge_expired_pii() -> dict[str, int]:
+    """The daily purge (on beat): personal data past PII_RETENTION_DAYS, inbound and
+    transaction logs past their retention settings."""
+    counts = privacy.purge_expired_data()
+    log.info("retention purge: %s", counts)
+    return counts
 
 
 @shared_task(ignore_result=True)
@@ -83,6 +87,11 @@ def sweep_deliveries() -> int:
     callback_ids = due_callbacks(now, SWEEP_BATCH)
     for callback_id in callback_ids:
         send_publisher_callback.delay(str(callback_id))
+    # A deletion request whose task never came (a broker that was down when it was filed).
+    for request_id in DeletionRequest.objects.filter(
+        status=DeletionStatus.RECEIVED, created_at__lt=now - FRESH
+    ).values_list("id", flat=True)[:SWEEP_BATCH]:
+        privacy.process_deletion_request.delay(str(request_id))
     if lead_ids or callback_ids:
         log.info("sweeper re-queued %d lead(s), %d callback(s)", len(lead_ids), len(callback_ids))
     return len(lead_ids) + len(callback_ids)

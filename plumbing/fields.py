@@ -68,7 +68,11 @@ STANDARD_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("trustedform_cert_url", FieldType.URL, max_length=2000),
     FieldSpec("jornaya_leadid"),
     FieldSpec("consent_at", FieldType.DATETIME),
+    # FCC one-to-one consent: the sellers (buyers) the consumer agreed to hear from, as a
+    # list or comma-separated text of buyer slugs or names; only they may buy the lead.
+    FieldSpec("consent_sellers", max_length=2000),
 )
+CONSENT_SELLERS = "consent_sellers"
 STANDARD_FIELD_NAMES: frozenset[str] = frozenset(f.name for f in STANDARD_FIELDS)
 
 

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import phonenumbers
 
 from plumbing.crypto import lookup_hash
 from plumbing.fields import PII_FIELDS
-
-MASK = "***"
-# Starting only where a run of local-part characters starts keeps a long run without an
-# "@" (a 150 KB buyer answer of letters) one linear scan instead of one per position.
-_EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-# Runs of 10+ digits, optionally separated, look like phone numbers in free text.
-_PHONE_RE = re.compile(r"(?<!\d)(?:\+?\d[\s().\-]?){9,14}\d(?!\d)")
+from plumbing.masking import MASK, pii_values, scrub_text  # noqa: F401  (re-exported)
 
 
 def normalize_phone(raw: str, region: str = "US") -> str | None:
@@ -52,34 +45,6 @@ def split_pii(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 def mask_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (MASK if k in PII_FIELDS and v not in (None, "") else v) for k, v in fields.items()}
-
-
-def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known personal value, email and phone-like number masked.
-
-    Buyers' bodies use their own field names and formats, so masking goes by value
-    rather than by key: the lead's own PII values first, then anything shaped like
-    an email or a phone number.
-    """
-    for value in sorted({str(s) for s in secrets if s not in (None, "")}, key=len, reverse=True):
-        if len(value) >= 3:
-            text = text.replace(value, MASK)
-    text = _EMAIL_RE.sub(MASK, text)
-    return _PHONE_RE.sub(MASK, text)
-
-
-def pii_values(pii: Mapping[str, Any]) -> list[str]:
-    """Every form a lead's personal values may take in a mapped body."""
-    values: list[str] = []
-    for key, value in pii.items():
-        if value in (None, ""):
-            continue
-        text = str(value)
-        values.append(text)
-        if key == "phone":
-            digits = re.sub(r"\D", "", text)
-            values.extend([digits, digits[-10:]])
-    return values
 
 
 class MaskPiiLogFilter(logging.Filter):

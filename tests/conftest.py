@@ -22,6 +22,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.django_db(**{**marker.kwargs, "transaction": True}))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _zip_data_loaded() -> None:
+    # Read once per test process, before any test's clock starts (as exchange.wsgi does).
+    from plumbing import zipdata
+
+    zipdata.index()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_config_cache() -> Iterator[None]:
     # Each test builds its own configuration inside a rolled-back transaction.

@@ -4,14 +4,16 @@ IP allowlist, rate limit, body limits, content types and the error format."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from rest_framework.request import Request
+from rest_framework.request import Empty, Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from exchange import inbound
 from exchange.config_cache import Config, KeyInfo, PublisherInfo, get_config
 from exchange.models import hash_key
 from plumbing.client_ip import client_ip as forwarded_client_ip
@@ -71,6 +73,46 @@ class PublicApiView(APIView):
     config: Config
     key: KeyInfo
     publisher: PublisherInfo | None
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        self.arrived = time.perf_counter()
+        return super().initialize_request(request, *args, **kwargs)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """Every answer, refusals included, leaves an inbound log row (``exchange.inbound``)."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        try:
+            inbound.record(self._seen(request, response))
+        except Exception:
+            log.exception("could not log an inbound call")
+        return response
+
+    def _seen(self, request: Request, response: Response) -> inbound.Seen:
+        data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+        error = data.get("error")
+        key = getattr(self, "key", None)
+        try:
+            body = request._request.body
+            full_data = getattr(request, "_full_data", Empty)  # parsed already, or not
+            parsed = None if full_data is Empty else full_data
+        except Exception:  # too large, or unreadable: the row says so without it
+            body, parsed = b"", None
+        return inbound.Seen(
+            method=request.method or "",
+            path=request.path,
+            status=response.status_code,
+            error_code=str(error.get("code", "")) if isinstance(error, dict) else "",
+            key_prefix=raw_key(request)[:12],
+            publisher_id=key.publisher_id if key else None,
+            buyer_id=key.buyer_id if key else None,
+            lead_id=str(data.get("lead_id") or data.get("ping_id") or ""),
+            client_ip=client_ip(request),
+            latency_ms=(time.perf_counter() - getattr(self, "arrived", time.perf_counter())) * 1000,
+            body=body,
+            values=inbound.personal_values(parsed),
+        )
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import buyer, publisher
+from . import buyer, compliance, publisher
 
 urlpatterns = [
     # The publisher API.
@@ -13,4 +13,12 @@ urlpatterns = [
     # The buyer API.
     path("returns", buyer.ReturnsView.as_view(), name="api-returns"),
     path("buyer/leads", buyer.BoughtLeadsView.as_view(), name="api-buyer-leads"),
+    # Compliance (publisher and buyer keys).
+    path("suppressions", compliance.SuppressionsView.as_view(), name="api-suppressions"),
+    path("privacy/deletions", compliance.DeletionsView.as_view(), name="api-deletions"),
+    path(
+        "privacy/deletions/<str:request_id>",
+        compliance.DeletionDetailView.as_view(),
+        name="api-deletion-detail",
+    ),
 ]

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buyers.filters import (
+    DEFERRED,
     FilterError,
     compile_condition,
     compile_filters,
@@ -286,9 +287,11 @@ def test_validation_accepts_the_summit_tx_filters() -> None:
         ([{"field": "s", "op": "gt", "value": "lots"}], "gt needs a number or an ISO date"),
         ([{"field": "z", "op": "regex", "value": "(75"}], "rule 1 (z): invalid regex '(75'"),
         (
-            [{"field": "zip", "op": "zip_radius", "value": ["75001", 25]}],
-            "zip_radius is not available on this installation",
+            [{"field": "zip", "op": "zip_radius", "value": ["00000", 25]}],
+            "zip_radius: 00000 is not a known US ZIP code",
         ),
+        ([{"field": "zip", "op": "zip_radius", "value": ["75001", 0]}], "zip_radius needs [ZIP"),
+        ([{"field": "zip", "op": "zip_radius", "value": "75001"}], "zip_radius needs [ZIP"),
         ([{"field": "state", "op": "eq", "values": "TX"}], "unexpected key 'values'"),
         ([{"any": []}], "rule 1: an any group needs at least one rule"),
         ([{"any": {"field": "x"}}], "rule 1: an any group needs a list of rules"),
@@ -318,8 +321,8 @@ def test_validation_flags_unknown_fields_but_knows_the_pseudo_fields() -> None:
 
 
 def test_compiling_an_invalid_filter_raises_with_the_validation_message() -> None:
-    with pytest.raises(FilterError, match="zip_radius is not available on this installation"):
-        compile_filters([{"field": "zip", "op": "zip_radius", "value": ["75001", 25]}])
+    with pytest.raises(FilterError, match="00000 is not a known US ZIP code"):
+        compile_filters([{"field": "zip", "op": "zip_radius", "value": ["00000", 25]}])
     with pytest.raises(FilterError, match="unknown op"):
         compile_condition({"field": "state", "op": "like", "value": "T%"})
 
@@ -411,4 +414,50 @@ def test_an_integer_too_long_to_print_fails_rules_without_raising() -> None:
     assert compile_filters([{"field": "n", "op": "gt", "value": 5}])({"n": huge}) is None
     assert (
         compile_filters([{"field": "n", "op": "eq", "value": 5}])({"n": huge}) == "n eq 5: got int"
+    )
+
+
+# --- zip_radius and post-stage fields -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zip_code", "passes"),
+    [
+        ("75001", True),  # the centre itself (Addison, TX)
+        ("75201", True),  # downtown Dallas, about 12 miles away
+        ("75001-1234", True),  # ZIP+4 reads as its ZIP
+        ("76102", False),  # Fort Worth, about 35 miles
+        ("90210", False),  # Beverly Hills
+        ("00000", False),  # not a ZIP at all
+    ],
+)
+def test_zip_radius_keeps_leads_within_the_miles_around_a_zip(zip_code: str, passes: bool) -> None:
+    check = compile_filters([{"field": "zip", "op": "zip_radius", "value": ["75001", 25]}])
+    assert (check({"zip": zip_code}) is None) is passes
+
+
+def test_zip_radius_takes_an_object_and_names_the_rule_when_it_fails() -> None:
+    check = compile_filters(
+        [{"field": "zip", "op": "zip_radius", "value": {"zip": "75001", "miles": 15}}]
+    )
+    assert check({"zip": "75201"}) is None
+    assert check({"zip": "90210"}) == 'zip within 15 miles of 75001: got "90210"'
+    assert check({}) == "zip missing"
+
+
+def test_a_rule_on_a_deferred_field_passes_until_the_value_is_known() -> None:
+    check = compile_filters(
+        [
+            {"op": "age_between", "value": [25, 60]},
+            {"field": "email", "op": "contains", "value": "@example.com"},
+            {"field": "address", "op": "exists"},
+        ],
+        today=lambda: date(2025, 6, 1),
+    )
+    deferred = {"dob": DEFERRED, "email": DEFERRED, "address": DEFERRED}
+    assert check(deferred) is None
+    full = {"dob": "2004-01-01", "email": "ann@example.com", "address": "1 Elm St"}
+    assert check(full) == "age_between [25, 60]: got age 21"
+    assert check({**full, "dob": "1980-01-01", "email": "ann@gmail.com"}).startswith(
+        "email contains"
     )

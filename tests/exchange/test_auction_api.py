@@ -320,11 +320,11 @@ def test_a_post_after_the_offer_expired_gets_410(api: Any, market: dict) -> None
 def test_a_post_may_not_change_what_the_buyers_bid_on(api: Any, market: dict) -> None:
     ping_id = ping(api, market["key"]).json()["ping_id"]
 
-    answer = post(api, market["key"], ping_id, {**POST_LEAD, "state": "OK"})
+    answer = post(api, market["key"], ping_id, {**POST_LEAD, "credit_tier": "poor"})
 
     assert answer.status_code == 422
     assert answer.json()["error"]["fields"] == {
-        "lead.state": ["differs from the value sent in the ping"]
+        "lead.credit_tier": ["differs from the value sent in the ping"]
     }
 
 

@@ -57,7 +57,7 @@ def test_the_daily_purge_erases_personal_data_past_retention(
     Lead.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
     (entry,) = [e for e in schedule.values() if e["task"].endswith("purge_expired_pii")]
 
-    assert app.tasks[entry["task"]].apply().get() == 1
+    assert app.tasks[entry["task"]].apply().get()["leads_erased"] == 1
 
     old.refresh_from_db()
     recent.refresh_from_db()
