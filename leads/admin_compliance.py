@@ -259,7 +259,7 @@ class DeletionRequestAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # nothing related: the request was filed by the service
 
-    @admin.action(description="Process the selected requests now")
+    @admin.action(description="Process the selected requests now", permissions=["change"])
     def process_now(self, request: HttpRequest, queryset: QuerySet[DeletionRequest]) -> None:
         waiting = queryset.filter(status__in=(DeletionStatus.RECEIVED, DeletionStatus.FAILED))
         done = 0

@@ -297,6 +297,8 @@ class Command(BaseCommand):
         request = RequestFactory().get(url)
         # An unsaved superuser: every permission, no row written by the bench.
         request.user = get_user_model()(username="bench", is_superuser=True, is_staff=True)
+        # A staff session past its second factor (OTPMiddleware sets this on real requests).
+        request.user.is_verified = lambda: True  # type: ignore[attr-defined]
         request.session = {}  # type: ignore[assignment]
         request._messages = FallbackStorage(request)  # type: ignore[attr-defined]
         return request
