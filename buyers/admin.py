@@ -209,6 +209,16 @@ class CampaignAdmin(HistoryAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("endpoints__circuit")
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # Viewers are not offered the test console they may not use.
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "test_console"]})
+            for name, opts in fieldsets
+        ]
+
     def get_urls(self) -> list[URLPattern]:
         def view(request: HttpRequest, object_id: str) -> HttpResponse:
             return console_view(self, request, object_id)

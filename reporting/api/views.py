@@ -52,6 +52,13 @@ class StatementView(PublicApiView):
     key_kinds = frozenset({"live", "buyer"})
     renderer_classes = [JSONRenderer, CsvRenderer]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # Errors are JSON (SPEC §3) even when ?format=csv chose the CSV renderer.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     @extend_schema(
         parameters=[
             OpenApiParameter(

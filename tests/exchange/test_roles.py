@@ -88,6 +88,7 @@ def assert_cannot_operate(client: Any, world: dict[str, Any]) -> None:
     page = client.get(CAMPAIGN.format(campaign.pk))
     assert page.status_code == 200
     assert b'name="_save"' not in page.content  # a view-only page
+    assert b"Send test lead" not in page.content
     assert client.post(CAMPAIGN.format(campaign.pk), {"priority": "99"}).status_code == 403
     campaign.refresh_from_db()
     assert campaign.priority == 3

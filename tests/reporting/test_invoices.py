@@ -131,3 +131,20 @@ def test_issuing_needs_the_invoice_permission(book: Any, client: Client) -> None
 
     assert response.status_code == 403
     assert not Invoice.objects.exists()
+
+
+def test_the_admin_lists_invoices_read_only_and_voids_them_by_credit_note(
+    book: Any, fin: Client
+) -> None:
+    invoice = issue_invoice(book.summit, OCTOBER_DAYS)
+    listing = fin.get("/admin/reporting/invoice/")
+    voided = fin.post(
+        "/admin/reporting/invoice/",
+        {"action": "void_selected", "_selected_action": [invoice.pk]},
+        follow=True,
+    )
+
+    assert listing.status_code == 200 and invoice.number in listing.content.decode()
+    assert f"{invoice.number} voided by CN-{year()}-0001" in voided.content.decode()
+    assert Invoice.objects.get(pk=invoice.pk).is_voided
+    assert fin.get(f"/admin/reporting/invoice/{invoice.pk}/delete/").status_code == 403

@@ -77,3 +77,15 @@ def test_the_statement_is_in_the_openapi_schema(db: Any, api: Any) -> None:
     operation = schema["paths"]["/api/v1/statement"]["get"]
     assert {p["name"] for p in operation["parameters"]} >= {"from", "to", "format"}
     assert "text/csv" in operation["responses"]["200"]["content"]
+
+
+def test_an_error_asked_for_as_csv_is_still_json(book: Any, api: Any) -> None:
+    bad = api.get(
+        "/api/v1/statement?format=csv&from=2000-01-01",
+        HTTP_AUTHORIZATION=f"Bearer {book.publisher_key}",
+    )
+    anonymous = api.get("/api/v1/statement?format=csv")
+
+    assert bad.status_code == 422 and bad["Content-Type"].startswith("application/json")
+    assert bad.json()["error"]["code"] == "invalid"
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
