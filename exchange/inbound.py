@@ -10,6 +10,7 @@ suite), like the call log of pings (``leads.recorder``). What a killed process h
 from __future__ import annotations
 
 import atexit
+import codecs
 import logging
 import re
 import threading
@@ -65,7 +66,7 @@ class Seen:
     values: list[str]
 
     def row(self) -> InboundLog:
-        text = self.body[: MAX_BODY * 2].decode("utf-8", "replace")
+        text = _decoded(self.body[: MAX_BODY * 2])
         for pattern in _BY_KEY:
             text = pattern.sub(_masked_value, text)
         try:
@@ -85,6 +86,24 @@ class Seen:
             latency_ms=round(self.latency_ms),
             body=scrub_text(text, self.values)[:MAX_BODY],
         )
+
+
+# A body's encoding by its byte-order mark (UTF-32's marks start like UTF-16's: first).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decoded(body: bytes) -> str:
+    """The body as text: a UTF-16 XML body must be read as such, or its personal values,
+    one NUL byte between each letter, would slip past the masking; and PostgreSQL
+    refuses a NUL in a text column whatever the encoding was."""
+    encoding = next((name for bom, name in _BOMS if body.startswith(bom)), "utf-8")
+    return body.decode(encoding, "replace").replace("\x00", "\ufffd")
 
 
 def personal_values(data: Any) -> list[str]:

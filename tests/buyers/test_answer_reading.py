@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from werkzeug import Response
 
+from exchange.models import InboundLog
 from leads.models import Bid, Lead
 from tests.factories import make_campaign, make_publisher, make_vertical, ping
 
@@ -133,3 +134,19 @@ def test_a_publishers_utf16_xml_without_one_is_taken(api: Any) -> None:
 
     assert answer.status_code == 200, answer.content
     assert Lead.objects.get().data == {"zip": "01234", "state": "TX"}
+
+
+def test_a_publishers_utf16_xml_is_logged_as_text_with_its_personal_data_masked(api: Any) -> None:
+    make_vertical()
+    _, key = make_publisher()
+    body = (
+        '<?xml version="1.0" encoding="UTF-16"?><lead><vertical>auto-insurance</vertical>'
+        "<zip>01234</zip><state>TX</state><email>ann.lee@example.com</email></lead>"
+    ).encode("utf-16")
+
+    publisher_xml(api, key, body)
+
+    logged = InboundLog.objects.get().body
+    assert "<zip>01234</zip>" in logged
+    assert "\x00" not in logged
+    assert "ann.lee" not in logged
