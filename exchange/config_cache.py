@@ -187,9 +187,12 @@ class _Cache:
     def check(self) -> Config:
         """Read the revision now; rebuild if it moved or this process changed something."""
         with self.lock:
+            # Cleared before the revision is read: an invalidation that lands while this
+            # rebuild reads the database stays, and the next request rebuilds again,
+            # instead of being wiped out and a fresh key answered 401 until the TTL.
+            was_stale, self.stale = self.stale, False
             revision = _current_revision()
-            if self.config is None or self.stale or self.config.revision != revision:
-                self.stale = False
+            if self.config is None or was_stale or self.config.revision != revision:
                 self.config = build_config(revision)
             self.checked_at = time.monotonic()
             return self.config
