@@ -233,7 +233,10 @@ class LeadDetailView(PublicApiView):
                     for e in lead.events.all()
                 ],
                 "trace": [
-                    {
+                    # A consent certificate's verification, or a campaign (unnamed).
+                    {"check": t["check"], "verified": t.get("verified"), "reason": t["reason"]}
+                    if "check" in t
+                    else {
                         "buyer": f"buyer {n}",
                         "pinged": t.get("pinged"),
                         "reason": t.get("reason", ""),
