@@ -22,6 +22,8 @@ def folder(tmp_path: Path) -> Path:
 
 def connect(folder: Path) -> Connection:
     options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    # kombu writes its exchange table to ./control unless told where (as settings.py does).
+    options["control_folder"] = str(folder.parent / "control")
     return Connection("filesystem://", transport_options={**options, "store_processed": False})
 
 
