@@ -81,11 +81,16 @@ def write_auction(lead: Lead, auction: AuctionResult) -> list[Bid]:
 def write_calls(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) -> None:
     """Hand the auction's outbound calls (masked log rows), the timeline events and the
     outcomes the circuit breakers count to the recorder (``leads.recorder``)."""
-    logs = [
-        TransactionLog(lead=lead, is_test=lead.is_test, created_at=lead.created_at, **fields)
-        for fields in (b.log_fields() for b in auction.bids)
-        if fields
-    ]
+    logs = []
+    for bid in auction.bids:
+        fields = bid.log_fields()
+        if fields:
+            row = TransactionLog(
+                lead=lead, is_test=lead.is_test, created_at=lead.created_at, **fields
+            )
+            # Not a column: the recorder's listeners label calls by buyer without a query.
+            row.buyer_slug = bid.campaign.buyer_slug  # type: ignore[attr-defined]
+            logs.append(row)
     recorder.record(logs, events, [] if lead.is_test else ping_outcomes(auction.bids))
 
 

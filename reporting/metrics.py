@@ -70,9 +70,12 @@ def count_calls(rows: list[TransactionLog]) -> None:
         for r in rows
         if not r.is_test and r.kind in (LogKind.PING, LogKind.POST) and r.campaign_id is not None
     ]
-    slugs = buyer_slugs({r.campaign_id for r in counted if r.campaign_id is not None})
+    # Pings' rows carry their buyer (the recorder's thread then makes no query); rows
+    # saved one at a time (posts) are looked up.
+    unlabelled = {r.campaign_id for r in counted if not getattr(r, "buyer_slug", "")}
+    slugs = buyer_slugs({c for c in unlabelled if c is not None})
     for row in counted:
-        buyer = slugs.get(row.campaign_id or 0, "unknown")
+        buyer = getattr(row, "buyer_slug", "") or slugs.get(row.campaign_id or 0, "unknown")
         CALLS.labels(buyer, row.kind, row.outcome).inc()
         LATENCY.labels(buyer, row.kind).observe(row.duration_ms / 1000)
 

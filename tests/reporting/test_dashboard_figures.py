@@ -136,10 +136,10 @@ def traffic(api: Any, buyer_server: Any) -> Any:
     ]
     earlier = send(api, market, mix * 2, start=1)
     move_back(list(Lead.objects.values_list("pk", flat=True)), timedelta(days=1, hours=3))
-    give_back(api, market, earlier[:2])
+    give_back(api, market, earlier, 2)
     send(api, market, mix, start=100)
     later_sold = send(api, market, [("zeta", "good", "direct"), ("acme", "poor", "direct")], 200)
-    give_back(api, market, later_sold[:1])
+    give_back(api, market, later_sold, 1)
     today = timezone.localdate()
     call_command(
         "rebuild_rollups",

@@ -17,6 +17,8 @@ from leads.models import Bid, Delivery, Lead, LedgerEntry, TransactionLog
 from tests.factories import make_campaign, make_publisher, make_vertical
 
 NOT_POOR = [{"field": "credit_tier", "op": "ne", "value": "poor"}]
+# Generous: on a loaded machine a 300 ms ping could time out and change who wins.
+TIMEOUT_MS = 3000
 
 
 @dataclass
@@ -61,6 +63,7 @@ def build_market(server: Any) -> Market:
             ping_url=server.url_for("/summit/ping"),
             post_url=server.url_for("/summit/post"),
             filters=NOT_POOR,
+            timeout_ms=TIMEOUT_MS,
         ),
         "bolt": make_campaign(
             vertical,
@@ -68,6 +71,7 @@ def build_market(server: Any) -> Market:
             ping_url=server.url_for("/bolt/ping"),
             post_url=server.url_for("/bolt/post"),
             max_attempts=1,
+            timeout_ms=TIMEOUT_MS,
         ),
         "crash": make_campaign(
             vertical,
@@ -130,8 +134,12 @@ def send(api: Any, market: Market, tiers: list[tuple[str, str, str]], start: int
     return sold
 
 
-def give_back(api: Any, market: Market, lead_ids: list[str]) -> None:
-    for lead_id in lead_ids:
+def give_back(api: Any, market: Market, lead_ids: list[str], count: int) -> None:
+    """Summit returns the first ``count`` of these leads that it bought."""
+    summit = market.campaigns["summit-tx"]
+    bought = [i for i in lead_ids if Lead.objects.filter(pk=i, sold_campaign=summit).exists()]
+    assert len(bought) >= count
+    for lead_id in bought[:count]:
         answer = api.post(
             "/api/v1/returns",
             {"lead_id": lead_id, "reason": "bad_data"},
