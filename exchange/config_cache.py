@@ -243,6 +243,13 @@ def get_config() -> Config:
     return _cache.get()
 
 
+def stop_refresher() -> None:
+    """Stop this process's background refresher, if it runs (before the database goes)."""
+    refresher = _refresher.peek()
+    if refresher is not None:
+        refresher.stop()
+
+
 def invalidate_local() -> None:
     _cache.invalidate()
 

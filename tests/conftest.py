@@ -18,8 +18,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     for item in items:
         marker = item.get_closest_marker("django_db")
-        if marker is not None and not marker.kwargs.get("transaction"):
+        # A test that watches what runs on commit needs its own transaction to watch.
+        watches_commits = "django_capture_on_commit_callbacks" in getattr(item, "fixturenames", ())
+        if marker is not None and not marker.kwargs.get("transaction") and not watches_commits:
             item.add_marker(pytest.mark.django_db(**{**marker.kwargs, "transaction": True}))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop this process's background refresher before the test database goes away."""
+    from exchange.config_cache import stop_refresher
+
+    stop_refresher()
 
 
 @pytest.fixture(autouse=True)

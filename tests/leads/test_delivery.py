@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from datetime import timedelta
 from typing import Any
 from unittest import mock
@@ -33,6 +32,7 @@ class Buyer:
     def __init__(self, server: Any, name: str, price: str) -> None:
         self.posts: list[Request] = []
         self.status, self.body, self.delay = 200, OK, 0.0
+        self.first_statuses: list[int] = []  # answered, in order, before ``status``
         server.expect_request(f"/{name}/ping").respond_with_json(
             {"result": "accepted", "bid": price, "bid_id": name}
         )
@@ -43,7 +43,8 @@ class Buyer:
         self.posts.append(request)
         if self.delay:
             self.release.wait(self.delay)
-        return Response(json.dumps(self.body), self.status, content_type="application/json")
+        status = self.first_statuses.pop(0) if self.first_statuses else self.status
+        return Response(json.dumps(self.body), status, content_type="application/json")
 
 
 @pytest.fixture
@@ -134,13 +135,10 @@ def test_a_sync_post_spends_its_deadline_on_a_retry_that_falls_due_in_time(
     campaign = Campaign.objects.get(slug="first")
     campaign.retry_backoff = [1]
     campaign.save()
-    market["first"].status = 503
-    timer = threading.Timer(0.5, lambda: setattr(market["first"], "status", 200))
-    timer.start()
+    market["first"].first_statuses = [503]  # then 200: the retry, due in 1 s, is accepted
 
     answer = direct_post(api, market["key"], "sync")
 
-    timer.join()
     assert answer["status"] == "sold"
     assert Lead.objects.get(pk=answer["lead_id"]).sold_campaign.slug == "first"
     assert len(market["first"].posts) == 2

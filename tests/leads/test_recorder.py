@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 from werkzeug import Response
 
 from buyers.choices import CircuitStatus
@@ -13,11 +14,19 @@ from buyers.circuits import limit
 from buyers.models import CircuitState
 from leads import recorder
 from leads.models import Lead, LeadEvent, TransactionLog
+from plumbing.per_process import PerProcess
 from tests.factories import make_campaign, make_publisher, make_vertical
 from tests.factories import ping as send_ping
 
 # The recorder writes from its own thread and connection: it must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def api() -> Any:
+    """A client that leaves the recorder alone (the suite's may wait for it): these
+    tests watch the recorder themselves."""
+    return APIClient()
 
 
 @pytest.fixture
@@ -63,8 +72,12 @@ def test_batched_call_logs_and_circuit_counts_land_after_the_answers(
     )
 
 
-def test_flush_writes_what_the_recorder_holds(api: Any, buyer_server: Any, settings: Any) -> None:
+def test_flush_writes_what_the_recorder_holds(
+    api: Any, buyer_server: Any, settings: Any, monkeypatch: Any
+) -> None:
     settings.SWITCHYARD = {**settings.SWITCHYARD, "CALL_LOG_FLUSH_MS": 60_000}
+    # A recorder of its own, whose thread waits a minute: only flush() writes.
+    monkeypatch.setattr(recorder, "_recorder", PerProcess(lambda: recorder.Recorder(60)))
     vertical = make_vertical()
     url = buyer_server.url_for
     make_campaign(vertical, "good", ping_url=url("/good"), post_url=url("/post"))
