@@ -58,7 +58,9 @@ class OutboundResponse:
     content_type: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     elapsed_ms: float = 0.0
-    error: str = ""  # "timeout", "transport_error" or "refused" (an address not allowed)
+    # "timeout", "transport_error", "refused" (an address outbound safety refuses) or
+    # "too_large" (an answer over MAX_RESPONSE_BYTES; its status is kept)
+    error: str = ""
     detail: str = ""
 
 
@@ -100,8 +102,8 @@ class GuardedResolver(AbstractResolver):
 
 
 async def _read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
-    """The whole body, or ValueError past ``limit`` bytes. ``read(n)`` returns what is
-    buffered so far, so a body that arrives in pieces is read in a loop."""
+    """The whole body, or ``_TooLarge`` past ``limit`` bytes. ``read(n)`` returns what
+    is buffered so far, so a body that arrives in pieces is read in a loop."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -115,7 +117,7 @@ async def _read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
 
 
 class _TooLarge(Exception):
-    pass
+    """An answer longer than the cap."""
 
 
 class _Engine:

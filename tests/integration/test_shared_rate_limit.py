@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from tests.factories import make_publisher
 from tests.integration.conftest import BASE_DIR, needs_integration
@@ -78,7 +79,19 @@ def web_processes(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callab
     yield start
     for proc in procs:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(20)
+    # PostgreSQL notices a closed client a moment later: let its backends go before the
+    # test database is dropped.
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+            if not cursor.fetchone()[0]:
+                break
+            time.sleep(0.1)
 
 
 def status(url: str, key: str) -> int:
