@@ -230,7 +230,7 @@ class SecondFactorMiddleware:
     second factor gets only the set-up page, log-in and log-out. The publisher and buyer
     API (key-authenticated) and static files are left alone before the session is read."""
 
-    OPEN_PREFIXES = ("/api/", "/static/", "/metrics")
+    OPEN_PREFIXES = ("/api/", "/static/", "/metrics", "/favicon.ico")
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
