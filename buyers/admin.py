@@ -11,7 +11,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from plumbing.admin_views import MintKeysMixin, permitted_view
+from plumbing.admin_views import MintKeysMixin, money_text, permitted_view
 from plumbing.history import HistoryAdmin
 
 from . import (
@@ -301,8 +301,8 @@ class CampaignAdmin(HistoryAdmin):
     @admin.display(description="Price")
     def price_display(self, obj: Campaign) -> str:
         if obj.pricing_model == "fixed":
-            return f"${obj.fixed_price}"
-        return f"bid ≥ ${obj.min_bid}"
+            return f"${money_text(obj.fixed_price)}"
+        return f"bid ≥ ${money_text(obj.min_bid)}"
 
     @admin.action(description="Resume paused campaigns", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -10,6 +10,7 @@ window the form refuses without checking the password.
 from __future__ import annotations
 
 import base64
+import math
 from io import BytesIO
 from typing import Any
 
@@ -27,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django_otp import login as otp_login
@@ -197,9 +199,12 @@ class SwitchyardAdminSite(admin.AdminSite):
                 device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
         error = ""
         if request.method == "POST":
+            wait = _seconds_locked(
+                [device] if device else TOTPDevice.objects.filter(user=user, confirmed=True)
+            )
             token = request.POST.get("otp_token", "").strip()
-            matched = device if device and device.verify_token(token) else None
-            if confirmed:
+            matched = device if device and not wait and device.verify_token(token) else None
+            if confirmed and not wait:
                 matched = match_token(user, token)
             if matched is not None:
                 if not matched.confirmed:
@@ -207,7 +212,15 @@ class SwitchyardAdminSite(admin.AdminSite):
                     matched.save(update_fields=["confirmed"])
                 otp_login(request, matched)
                 return HttpResponseRedirect(next_url)
-            error = "That code is not right (or has expired): try the one showing now."
+            if wait:
+                # django-otp refuses every code for a while after a wrong one (1 s, 2 s,
+                # 4 s…); saying "not right" then sent people hunting for a clock problem.
+                error = (
+                    f"Too many wrong codes in a row: wait {wait} seconds, "
+                    "then enter the code showing now."
+                )
+            else:
+                error = "That code is not right (or has expired): try the one showing now."
         context = {
             **self.each_context(request),
             "is_nav_sidebar_enabled": False,
@@ -230,7 +243,7 @@ class SecondFactorMiddleware:
     second factor gets only the set-up page, log-in and log-out. The publisher and buyer
     API (key-authenticated) and static files are left alone before the session is read."""
 
-    OPEN_PREFIXES = ("/api/", "/static/", "/metrics")
+    OPEN_PREFIXES = ("/api/", "/static/", "/metrics", "/favicon.ico")
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -250,6 +263,19 @@ class SecondFactorMiddleware:
                     + f"?{REDIRECT_FIELD_NAME}={path}"
                 )
         return self.get_response(request)
+
+
+def _seconds_locked(devices: Any) -> int:
+    """Whole seconds until one of ``devices`` accepts a code again after wrong ones
+    (django-otp's throttle); 0 when one accepts now."""
+    waits = []
+    for device in devices:
+        allowed, details = device.verify_is_allowed()
+        if allowed:
+            return 0
+        until = (details or {}).get("locked_until")
+        waits.append(max(1, math.ceil((until - timezone.now()).total_seconds())) if until else 1)
+    return min(waits, default=0)
 
 
 def _open_admin_paths(site: SwitchyardAdminSite) -> set[str]:

@@ -5,8 +5,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from exchange.api.errors import api_not_found
+from exchange.site_views import favicon
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("reports/", include("reporting.finance_urls")),
     path("reports/", include("reporting.urls")),

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from plumbing.admin_views import permitted_view, secret_page
+from plumbing.admin_views import money_column, permitted_view, secret_page
 from plumbing.pii import mask_fields
 
 from .choices import DeliveryStatus, LeadStatus
@@ -87,9 +87,18 @@ class ReplayMixin:
 
 class BidInline(ReadOnlyTabular):
     model = Bid
-    readonly_fields = ["rank", "campaign", "outcome", "price", "reference", "latency_ms", "reason"]
+    readonly_fields = [
+        "rank",
+        "campaign",
+        "outcome",
+        "price_money",
+        "reference",
+        "latency_ms",
+        "reason",
+    ]
     fields = tuple(readonly_fields)
     ordering = ["rank"]
+    price_money = money_column("price", "Price")
 
 
 class DeliveryInline(ReadOnlyTabular):
@@ -98,13 +107,14 @@ class DeliveryInline(ReadOnlyTabular):
         "rank",
         "campaign",
         "status",
-        "price",
+        "price_money",
         "attempts",
         "last_outcome",
         "next_attempt_at",
         "reason",
     ]
     fields = tuple(readonly_fields)
+    price_money = money_column("price", "Price")
 
 
 class CallInline(ReadOnlyTabular):
@@ -151,8 +161,8 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "publisher",
         "status",
         "is_test",
-        "price",
-        "payout",
+        "price_money",
+        "payout_money",
         "sold_campaign",
     ]
     list_filter = ["status", "is_test", "vertical", "publisher"]
@@ -169,10 +179,10 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "is_test",
         "status",
         "reasons",
-        "offer_price",
+        "offer_price_money",
         "offer_expires_at",
-        "price",
-        "payout",
+        "price_money",
+        "payout_money",
         "sold_campaign",
         "created_at",
         "posted_at",
@@ -182,6 +192,9 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "routing_trace",
     ]
     fields = tuple(readonly_fields)
+    offer_price_money = money_column("offer_price", "Offer price (payout offered at ping)")
+    price_money = money_column("price", "Price (what the buyer pays)")
+    payout_money = money_column("payout", "Payout (what the publisher earns)")
 
     @admin.action(description="Replay the selected failed leads", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
@@ -377,9 +390,9 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
         "kind",
         "buyer",
         "publisher",
-        "charge",
-        "payout",
-        "margin",
+        "charge_money",
+        "payout_money",
+        "margin_money",
         "reason",
         "created_by",
     ]
@@ -394,6 +407,9 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
         "a bonus or debit for a publisher. It is a ledger entry with your name and reason."
     )
     submit_label = "Record adjustment"
+    charge_money = money_column("charge", "Charge")
+    payout_money = money_column("payout", "Payout")
+    margin_money = money_column("margin", "Margin")
 
     def perform(self, request: HttpRequest, form: Any) -> str | None:
         data = form.cleaned_data

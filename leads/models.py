@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from plumbing.crypto import EncryptedJSONField
+from plumbing.money import money_text
 
 from .choices import (
     LeadStatus,
@@ -148,7 +149,8 @@ class Bid(models.Model):
         ordering = ["lead", "rank"]
 
     def __str__(self) -> str:
-        return f"{self.campaign_id}: {self.outcome} {self.price or ''}".strip()
+        price = "" if self.price is None else money_text(self.price)
+        return f"{self.campaign_id}: {self.outcome} {price}".strip()
 
 
 class Delivery(Outbox):

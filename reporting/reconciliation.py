@@ -23,9 +23,19 @@ from leads.choices import LeadStatus, LedgerKind
 from leads.ledger import amount, entries
 from leads.models import Lead, LedgerEntry, Return
 from leads.periods import is_closed, month_bounds, next_month
+from plumbing.money import money_text
 
 # How many of each kind of exception the page lists (the count is always complete).
 EXCEPTION_LIMIT = 50
+
+# What each finding code means, for the page (the codes stay in the CSV and the command).
+FINDING_LABELS = {
+    "sold_without_sale_entry": "Sold lead with no sale in the ledger",
+    "sale_entry_without_sold_lead": "Sale in the ledger for a lead not sold live",
+    "return_without_reversal": "Return with no reversing ledger entry",
+    "reversal_without_sale": "Return entry that reverses no sale",
+    "counter_disagrees_with_sales": "Monthly cap counter differs from the ledger's sales",
+}
 SOLD = (LeadStatus.SOLD, LeadStatus.RETURNED)
 
 
@@ -61,6 +71,10 @@ class Finding:
     subject: str
     detail: str
 
+    @property
+    def label(self) -> str:
+        return FINDING_LABELS.get(self.code, self.code)
+
 
 @dataclass
 class Reconciliation:
@@ -74,6 +88,14 @@ class Reconciliation:
     checks: list[Check]
     findings: list[Finding] = field(default_factory=list)
     finding_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exception_rows(self) -> list[tuple[str, str, int]]:
+        """(code, label for people, count) per kind of finding, in the checks' order."""
+        return [
+            (code, FINDING_LABELS.get(code, code), count)
+            for code, count in self.finding_counts.items()
+        ]
 
     @property
     def balanced(self) -> bool:
@@ -182,7 +204,8 @@ def _find_exceptions(result: Reconciliation) -> None:
         unbooked,
         lambda lead: (
             str(lead.pk),
-            f"sold {lead.sold_at:%Y-%m-%d %H:%M} for {lead.price}, no sale in the ledger",
+            f"sold {lead.sold_at:%Y-%m-%d %H:%M} for {money_text(lead.price)}, "
+            "no sale in the ledger",
         ),
     )
     _add(
@@ -191,7 +214,8 @@ def _find_exceptions(result: Reconciliation) -> None:
         unsold,
         lambda row: (
             f"entry {row.pk}",
-            f"sale of {row.charge} on {row.created_at:%Y-%m-%d} for a lead not sold live",
+            f"sale of {money_text(row.charge)} on {row.created_at:%Y-%m-%d} "
+            "for a lead not sold live",
         ),
     )
     reversals = LedgerEntry.objects.filter(kind=LedgerKind.RETURN, lead_id=OuterRef("lead_id"))
@@ -218,7 +242,7 @@ def _find_exceptions(result: Reconciliation) -> None:
         orphans,
         lambda row: (
             f"entry {row.pk}",
-            f"return of {row.charge} on {row.created_at:%Y-%m-%d} reverses no sale",
+            f"return of {money_text(row.charge)} on {row.created_at:%Y-%m-%d} reverses no sale",
         ),
     )
     findings = _counter_findings(start, end)

@@ -134,3 +134,36 @@ def test_a_success_clears_the_failure_count(client: Any, django_user_model: Any)
     for _ in range(4):
         admin_log_in(client, "adam", "guess")
     assert admin_log_in(client, "adam", PASSWORD).status_code == 302
+
+
+def test_a_right_code_typed_during_the_wait_after_a_wrong_one_is_told_to_wait(
+    client: Any, django_user_model: Any, settings: Any
+) -> None:
+    settings.ADMIN_2FA = "required"  # with django-otp's own wait after a wrong code (1 s…)
+    root = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    client.force_login(root)
+    client.get("/admin/two-factor/")
+    device = TOTPDevice.objects.get(user=root)
+    wrong = "000000" if code(device) != "000000" else "111111"
+
+    first = client.post("/admin/two-factor/", {"otp_token": wrong}).content.decode()
+    assert "That code is not right" in first
+
+    second = client.post("/admin/two-factor/", {"otp_token": code(device)})
+    page = second.content.decode()
+    assert second.status_code == 200
+    assert "Too many wrong codes in a row: wait" in page and "not right" not in page
+
+
+def test_a_wrong_code_on_its_own_is_called_wrong_not_throttled(
+    client: Any, django_user_model: Any, settings: Any
+) -> None:
+    settings.ADMIN_2FA = "required"
+    root = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    client.force_login(root)
+    client.get("/admin/two-factor/")
+    device = TOTPDevice.objects.get(user=root)
+    wrong = "000000" if code(device) != "000000" else "111111"
+
+    page = client.post("/admin/two-factor/", {"otp_token": wrong}).content.decode()
+    assert "That code is not right" in page and "Too many" not in page

@@ -203,3 +203,22 @@ def test_the_reconciliation_lists_a_monthly_cap_counter_that_disagrees_with_sale
     assert f"cap {drifting.pk} (budget-tx)" in page
     assert "monthly counter says 5 leads, the ledger 3 sales" in page
     assert f"cap {agreeing.pk} (summit-tx)" not in page
+
+
+def test_the_reconciliation_names_its_exceptions_for_people_and_shows_cents(
+    book: Any, fin: Client
+) -> None:
+    Lead.objects.create(
+        vertical=book.vertical,
+        publisher=book.publisher,
+        status="sold",
+        sold_campaign=book.summit_tx,
+        price="12.00",
+        payout="9.60",
+        sold_at=book.leads[0].sold_at,
+    )
+    page = fin.get("/reports/reconciliation/?month=2026-10").content.decode()
+
+    assert "Sold lead with no sale in the ledger" in page
+    assert "Return with no reversing ledger entry" in page  # each kind, also at 0
+    assert "for 12.00, no sale in the ledger" in page and "12.0000" not in page
