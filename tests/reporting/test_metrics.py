@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db.models import Count
+from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from buyers.models import CircuitState, Endpoint
@@ -46,6 +47,14 @@ def test_metrics_without_the_right_token_are_401(client: Any, settings: Any) -> 
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
+
+
+def test_metrics_answer_another_method_with_a_json_405_not_csrf_html() -> None:
+    client = Client(enforce_csrf_checks=True)
+    answer = client.post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert answer.status_code == 405
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in answer["Allow"]
 
 
 def test_metrics_count_the_traffic_sent(client: Any, api: Any, buyer_server: Any) -> None:
