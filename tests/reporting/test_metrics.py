@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 from django.db.models import Count
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
@@ -135,3 +136,20 @@ def test_gauges_read_the_database(client: Any, api: Any, buyer_server: Any) -> N
     samples = scrape(client)
     assert samples[("switchyard_circuits_open", (("status", "open"),))] == 1
     assert samples[("switchyard_campaigns_paused", ())] == 0
+
+
+def test_a_scrape_while_the_database_is_down_is_a_json_503(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def database_gone(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    # The gauges' first query goes through the queryset's aggregate.
+    monkeypatch.setattr("django.db.models.query.QuerySet.aggregate", database_gone)
+    answer = Client(raise_request_exception=False).get(
+        "/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
+    )
+
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert answer["Retry-After"]
