@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.http import Http404
 from rest_framework.request import Empty, Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -73,6 +74,21 @@ class PublicApiView(APIView):
     config: Config
     key: KeyInfo
     publisher: PublisherInfo | None
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        """An unknown ``?format=`` is a 422 naming the formats, not DRF's bare 404."""
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            if force:
+                raise
+            formats = sorted({r.format for r in self.get_renderers()})
+            raise ApiError(
+                422,
+                "invalid",
+                "Unknown format.",
+                {"format": [f"must be one of: {', '.join(formats)}"]},
+            ) from None
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         self.arrived = time.perf_counter()

@@ -106,8 +106,12 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return defaults.page_not_found(request, exception)
 
 
+# Paths machines call (the API, Prometheus' scrape): their failures are JSON too.
+MACHINE_PREFIXES = ("/api/", "/metrics")
+
+
 class DependencyErrorMiddleware:
-    """Under /api/, a database, broker or cache failure outside the DRF views (which
+    """Under /api/ and on /metrics, a database, broker or cache failure outside the DRF views (which
     have ``exception_handler``) is a JSON 503 too, never Django's 500 page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -117,7 +121,7 @@ class DependencyErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
-        if not request.path.startswith("/api/") or not isinstance(exc, DEPENDENCY_ERRORS):
+        if not request.path.startswith(MACHINE_PREFIXES) or not isinstance(exc, DEPENDENCY_ERRORS):
             return None
         response = JsonResponse(dependency_down(exc), status=503)
         response["Retry-After"] = str(RETRY_AFTER_S)
@@ -125,7 +129,7 @@ class DependencyErrorMiddleware:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if request.path.startswith(MACHINE_PREFIXES):
         body = error_body("internal_error", "Something went wrong on our side; it has been logged.")
         return JsonResponse(body, status=500)
     return defaults.server_error(request)

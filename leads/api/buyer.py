@@ -46,6 +46,14 @@ class ReturnsView(BuyerApiView):
     def post(self, request: Request) -> Response:
         """Return a lead you bought, within your return window, with a reason code."""
         body = self.body(request)
+        lead_id = body.get("lead_id")
+        if not isinstance(lead_id, str) or not lead_id:
+            raise ApiError(
+                422,
+                "invalid",
+                "Give the lead_id of the lead you return.",
+                {"lead_id": ["required: the id of a lead you bought"]},
+            )
         reason = body.get("reason")
         if reason not in ReturnReason.values:
             raise ApiError(
@@ -63,7 +71,7 @@ class ReturnsView(BuyerApiView):
                 "The note must be text of 500 characters at most.",
                 {"note": ["text of 500 characters at most, without NUL"]},
             )
-        lead = _lead(body.get("lead_id"))
+        lead = _lead(lead_id)
         buyer = Buyer.objects.get(pk=self.key.buyer_id or 0)  # a buyer key names its buyer
         try:
             record_return(lead, buyer=buyer, reason=reason, note=note)

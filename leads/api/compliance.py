@@ -57,6 +57,19 @@ class ComplianceApiView(PublicApiView):
             return f"publisher {self.publisher.slug} (key {prefix}…)"
         return f"buyer #{self.key.buyer_id} (key {prefix}…)"
 
+    def fields(self, request: Request) -> dict[str, Any]:
+        """The body's fields. A form or XML body is read as a lead's (``phone=…`` lands
+        under ``lead``, beside envelope keys such as ``reason``): its fields are taken
+        back to the top, so every body format the API accepts works here too."""
+        body = self.body(request)
+        if request.content_type.startswith("application/json"):
+            return body
+        flat = {k: v for k, v in body.items() if k != "lead"}
+        lead = body.get("lead")
+        if isinstance(lead, dict):
+            flat.update(lead)
+        return flat
+
     def fields_error(self, exc: SuppressionError) -> ApiError:
         return ApiError(422, "invalid", "Some fields are invalid.", exc.fields)
 
@@ -75,7 +88,7 @@ class SuppressionsView(ComplianceApiView):
         """Add a person (phone and/or email) to the suppression list: their leads are
         answered ``suppressed`` from now on and never reach a buyer. Only keyed hashes
         of the values are stored."""
-        body = self.body(request)
+        body = self.fields(request)
         unknown = sorted(set(body) - {"phone", "email", "reason"})
         if unknown:
             raise ApiError(
@@ -120,7 +133,7 @@ class DeletionsView(ComplianceApiView):
         """File a person's deletion request (phone and/or email). It is processed in the
         background: their personal data is erased (money rows are kept) and they are
         suppressed. Follow it with ``GET /api/v1/privacy/deletions/{id}``."""
-        body = self.body(request)
+        body = self.fields(request)
         unknown = sorted(set(body) - {"phone", "email"})
         if unknown:
             raise ApiError(

@@ -104,6 +104,15 @@ def test_an_unknown_reason_is_422(api: Any, sale: dict) -> None:
     assert "reason" in answer.json()["error"]["fields"]
 
 
+@pytest.mark.parametrize("body", [{"reason": "other"}, {"lead_id": ["x"], "reason": "other"}])
+def test_a_return_without_a_lead_id_is_422_naming_it(api: Any, sale: dict, body: dict) -> None:
+    answer = api.post(
+        "/api/v1/returns", body, format="json", HTTP_AUTHORIZATION=f"Bearer {sale['buyer_key']}"
+    )
+    assert answer.status_code == 422
+    assert "lead_id" in answer.json()["error"]["fields"]
+
+
 def test_a_publisher_key_cannot_return_leads(api: Any, sale: dict) -> None:
     answer = give_back(api, sale["publisher_key"], sale["lead_id"])
     assert answer.status_code == 401

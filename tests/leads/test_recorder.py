@@ -40,7 +40,7 @@ def ping(api: Any, key: str) -> dict[str, Any]:
     return answer.json()
 
 
-def eventually(check: Any, seconds: float = 5) -> None:
+def eventually(check: Any, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "the recorder did not write in time"

@@ -208,3 +208,32 @@ def test_a_buyer_key_of_another_buyer_works_too(api: Any, market: dict) -> None:
     answer = suppress_by_api(api, key, {"email": EMAIL})
     assert answer.status_code == 201
     assert Suppression.objects.get().added_by.startswith(f"buyer #{other.pk}")
+
+
+def test_a_form_or_xml_suppression_is_taken_like_json(api: Any, market: dict) -> None:
+    auth = f"Bearer {market['key']}"
+    form = api.post(
+        "/api/v1/suppressions",
+        f"phone={PHONE}&reason=asked",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=auth,
+    )
+    xml = api.post(
+        "/api/v1/suppressions",
+        f"<suppression><email>{EMAIL}</email></suppression>",
+        content_type="application/xml",
+        HTTP_AUTHORIZATION=auth,
+    )
+    deletion = api.post(
+        "/api/v1/privacy/deletions",
+        f"email={EMAIL}",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=auth,
+    )
+
+    assert form.status_code == 201, form.json()
+    assert form.json()["reason"] == "asked"
+    assert xml.status_code == 201, xml.json()
+    assert deletion.status_code == 202, deletion.json()
+    assert Suppression.objects.filter(phone_hash=phone_hash("+12145550143")).exists()
+    assert Suppression.objects.filter(email_hash=email_hash(EMAIL)).exists()

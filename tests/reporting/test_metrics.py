@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 from django.db.models import Count
+from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from buyers.models import CircuitState, Endpoint
@@ -46,6 +48,14 @@ def test_metrics_without_the_right_token_are_401(client: Any, settings: Any) -> 
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
+
+
+def test_metrics_answer_another_method_with_a_json_405_not_csrf_html() -> None:
+    client = Client(enforce_csrf_checks=True)
+    answer = client.post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert answer.status_code == 405
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in answer["Allow"]
 
 
 def test_metrics_count_the_traffic_sent(client: Any, api: Any, buyer_server: Any) -> None:
@@ -126,3 +136,20 @@ def test_gauges_read_the_database(client: Any, api: Any, buyer_server: Any) -> N
     samples = scrape(client)
     assert samples[("switchyard_circuits_open", (("status", "open"),))] == 1
     assert samples[("switchyard_campaigns_paused", ())] == 0
+
+
+def test_a_scrape_while_the_database_is_down_is_a_json_503(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def database_gone(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    # The gauges' first query goes through the queryset's aggregate.
+    monkeypatch.setattr("django.db.models.query.QuerySet.aggregate", database_gone)
+    answer = Client(raise_request_exception=False).get(
+        "/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}"
+    )
+
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert answer["Retry-After"]

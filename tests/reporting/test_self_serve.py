@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from exchange.services import create_api_key
+from tests.factories import make_publisher
 from tests.reporting.finance import make_book
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +90,12 @@ def test_an_error_asked_for_as_csv_is_still_json(book: Any, api: Any) -> None:
     assert bad.status_code == 422 and bad["Content-Type"].startswith("application/json")
     assert bad.json()["error"]["code"] == "invalid"
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
+
+
+def test_an_unknown_statement_format_is_a_422_naming_the_formats(api: Any) -> None:
+    publisher, _ = make_publisher()
+    _, key = create_api_key(kind="live", publisher=publisher)
+    answer = api.get(f"/api/v1/statement?{OCT}&format=xml", HTTP_X_API_KEY=key)
+
+    assert answer.status_code == 422
+    assert answer.json()["error"]["fields"]["format"] == ["must be one of: csv, json"]
