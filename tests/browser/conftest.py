@@ -64,7 +64,16 @@ def page(chromium: Any, live_server: Any) -> Iterator[Any]:
         ),
     )
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+    # ERR_ABORTED is the browser cancelling a request because the page navigated away
+    # (a form posted while a stylesheet was still loading), not a failure of the site.
+    pg.on(
+        "requestfailed",
+        lambda r: (
+            problems.append(f"request failed: {r.url} {r.failure}")
+            if "ERR_ABORTED" not in (r.failure or "")
+            else None
+        ),
+    )
     pg.on(
         "response",
         lambda r: (
