@@ -286,32 +286,51 @@ class Fanout:
     """Calls in flight, read by the thread that sent them without waiting for the loop.
 
     A call is *in* once it has answered (or failed) within its own timeout; one still
-    out, or one whose answer took longer than its timeout, reads as a timeout. The
-    longest timeout, counted from the start, is the ``deadline``: nothing that comes
-    later can count.
+    out, or one whose answer took longer than its timeout, reads as a timeout. Each
+    call's own timeout, counted from the start, is its deadline: the fan-out is over
+    once every call is in or past its own deadline, so a hung buyer with a short
+    timeout holds it only that long, whatever the others' timeouts. ``deadline`` is
+    the longest of them: nothing that comes later can count.
     """
 
     def __init__(self, requests: Sequence[OutboundRequest]) -> None:
         self.requests = list(requests)
         self.started = time.perf_counter()
-        self.deadline = self.started + max((r.timeout_s for r in requests), default=0.0)
+        self._deadlines = [self.started + r.timeout_s for r in self.requests]
+        self.deadline = max(self._deadlines, default=self.started)
         self._results: list[OutboundResponse | None] = [None] * len(self.requests)
-        self._pending = len(self.requests)  # changed by the loop's thread only
-        self._all_in = threading.Event()
-        if not self.requests:
-            self._all_in.set()
+        # The latest deadline among the calls still out, or None once all have come
+        # back: changed by the loop's thread only, which sets ``_news`` when it moves
+        # (a call that comes back early from among equal timeouts wakes no one).
+        self._last_out: float | None = self.deadline if self.requests else None
+        self._news = threading.Event()
 
     def _arrived(self, index: int, answer: OutboundResponse) -> None:
         self._results[index] = answer
-        self._pending -= 1
-        if not self._pending:
-            self._all_in.set()
+        if self._deadlines[index] < (self._last_out or 0.0):
+            return  # a call due earlier than the last one out: the wait does not move
+        last = max(
+            (d for d, r in zip(self._deadlines, self._results, strict=True) if r is None),
+            default=None,
+        )
+        if last != self._last_out:
+            self._last_out = last
+            self._news.set()
 
-    def wait(self, until: float | None = None) -> bool:
-        """Wait until every call is in or ``until`` (a ``perf_counter`` time, at most
-        the deadline) has come; whether every call is in."""
-        until = self.deadline if until is None else min(until, self.deadline)
-        return self._all_in.wait(max(0.0, until - time.perf_counter()))
+    def wait(self, until: float | None = None, ahead_s: float = 0.0) -> bool:
+        """Wait until every call is in or past its own deadline, or until ``until`` (a
+        ``perf_counter`` time), or until ``ahead_s`` before the deadline of the last
+        call still out, whichever comes first; whether every call has come back."""
+        while True:
+            self._news.clear()  # before reading: an arrival from now on wakes the wait
+            last = self._last_out
+            if last is None:
+                return True
+            end = last - ahead_s if until is None else min(until, last - ahead_s)
+            left = end - time.perf_counter()
+            if left <= 0:
+                return False
+            self._news.wait(left)
 
     def counted(self) -> frozenset[int]:
         """The indexes of the calls that are in, as of now."""
@@ -345,8 +364,8 @@ def send_all(
 ) -> list[OutboundResponse]:
     """Send every request in parallel; returns when each has answered or timed out.
 
-    With ``cut_off`` (pings: a late bid is simply lost) it returns at the longest
-    timeout at the latest, counted from the call, whatever the loop still has to
+    With ``cut_off`` (pings: a late bid is simply lost) it returns once each call is in
+    or past its own timeout, counted from the call, whatever the loop still has to
     clean up. Posts wait for the loop's own verdict on each call, so an answer that
     made it in time is never mistaken for a timeout.
     """

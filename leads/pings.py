@@ -133,16 +133,17 @@ def _settle_ahead(auction: Auction, key: KeyInfo, durable: bool) -> PingOutcome 
     """The ping's outcome, ranked and written before its deadline; None when there is
     nothing to settle ahead or a late bid changed the auction.
 
-    When some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline (a
-    hung buyer, the usual cause of a ping that lasts its whole timeout), the bids are
-    ranked as they stand and the rows written ahead (``plumbing.rows.PendingInsert``:
+    When some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline of
+    the last call still out (each call's own timeout: a hung buyer, the usual cause of
+    a ping that lasts its whole timeout), the bids are ranked as they stand and the
+    rows written ahead (``plumbing.rows.PendingInsert``:
     on PostgreSQL in a transaction left open, on SQLite committed at once). If nothing
     more comes in by the deadline, the answer waits at most for the commit; if a late
     buyer does answer in time, the rows are taken back and the caller ranks again.
     """
     fanout = auction.fanout
     ahead_s = settings.SWITCHYARD["SETTLE_EARLY_MS"] / 1000
-    if fanout is None or ahead_s <= 0 or fanout.wait(fanout.deadline - ahead_s):
+    if fanout is None or ahead_s <= 0 or fanout.wait(ahead_s=ahead_s):
         return None
     settling = time.perf_counter()
     counted = fanout.counted()

@@ -57,6 +57,52 @@ def test_a_cut_off_wait_ends_at_the_longest_timeout(buyer_server: Any) -> None:
     assert 0.3 <= took < 0.4  # the longest timeout, not the loop's clean-up after it
 
 
+def test_a_hung_call_holds_a_fan_out_only_until_its_own_timeout(
+    buyer_server: Any, settings: Any
+) -> None:
+    """The others answered long before their (much longer) timeouts: the wait ends at
+    the hung call's own timeout, not at the longest timeout nor when the loop drops the
+    hung call (its clean-up, here put off for 3 s)."""
+    settings.SWITCHYARD = {**settings.SWITCHYARD, "CUT_OFF_GRACE_MS": 3000}
+    buyer_server.expect_request("/quick").respond_with_data("ok")
+    hang(buyer_server, "/hung")
+
+    started = time.perf_counter()
+    answers = send_all(
+        [
+            call(buyer_server, "/quick", 1.5),
+            call(buyer_server, "/hung", 0.15),
+            call(buyer_server, "/quick", 1.5),
+        ],
+        cut_off=True,
+    )
+    took = time.perf_counter() - started
+
+    assert [(a.status, a.error) for a in answers] == [(200, ""), (None, "timeout"), (200, "")]
+    assert answers[1].detail == "no answer within 150 ms"
+    assert 0.15 <= took < 1.0  # its own timeout; the others' is 1.5 s
+
+
+def test_a_fan_out_waits_for_a_slow_call_still_within_its_own_timeout(
+    buyer_server: Any, settings: Any
+) -> None:
+    settings.SWITCHYARD = {**settings.SWITCHYARD, "CUT_OFF_GRACE_MS": 3000}
+
+    def slow(request: Request) -> Response:
+        time.sleep(0.3)
+        return Response("slow", status=200)
+
+    buyer_server.expect_request("/slow").respond_with_handler(slow)
+    hang(buyer_server, "/hung")
+    fanout = fan_out([call(buyer_server, "/slow", 2.0), call(buyer_server, "/hung", 0.1)])
+
+    assert fanout.wait() is False  # the hung call is past its timeout, not yet dropped
+    took = time.perf_counter() - fanout.started
+    assert [a.body for a in fanout.answers()] == [b"slow", b""]
+    assert fanout.answers()[1].error == "timeout"
+    assert 0.3 <= took < 1.5  # the slow answer, not its 2 s timeout nor the clean-up
+
+
 def test_an_answer_after_its_own_timeout_is_a_timeout_even_before_the_cut_off(
     buyer_server: Any,
 ) -> None:

@@ -188,6 +188,56 @@ def test_a_hung_buyer_does_not_delay_the_answer_past_its_timeout(
     assert outcomes == {"fast": "accepted", "hung": "timeout"}
 
 
+@pytest.mark.parametrize("settle_early_ms", [5, 0])
+def test_a_hung_buyer_with_the_shortest_timeout_holds_the_ping_only_that_long(
+    api: Any, buyer_server: Any, settings: Any, settle_early_ms: int
+) -> None:
+    """Four buyers bid within 20-70 ms under a 1.5 s timeout; the hung one's own timeout
+    is 150 ms. The answer comes at about 150 ms, whether the bids are settled ahead
+    or not, and however long the transport loop takes to drop the hung call."""
+    settings.SWITCHYARD = {
+        **settings.SWITCHYARD,
+        "SETTLE_EARLY_MS": settle_early_ms,
+        "CUT_OFF_GRACE_MS": 3000,
+    }
+    vertical = make_vertical()
+    _, key = make_publisher()
+    url = buyer_server.url_for
+    for n, delay in enumerate((0.02, 0.035, 0.05, 0.07), start=1):
+        buyer_server.expect_request(f"/b{n}/ping").respond_with_handler(bid(f"{n}.00", delay=delay))
+        make_campaign(
+            vertical, f"b{n}", ping_url=url(f"/b{n}/ping"), post_url=url(f"/b{n}/post"),
+            timeout_ms=1500,
+        )  # fmt: skip
+
+    def hang(request: Any) -> Response:
+        buyer_server.release.wait(10)
+        return Response("{}", content_type="application/json")
+
+    buyer_server.expect_request("/hung/ping").respond_with_handler(hang)
+    make_campaign(
+        vertical, "hung", ping_url=url("/hung/ping"), post_url=url("/hung/post"), timeout_ms=150
+    )
+
+    started = time.perf_counter()
+    answer = ping(api, key)
+    elapsed = time.perf_counter() - started
+
+    assert answer.json()["status"] == "accepted"
+    assert answer.json()["price"] == "3.20"  # 80% of the best bid, 4.00
+    assert elapsed < 1.0  # the others' timeout is 1.5 s
+    timing = phases(answer)
+    assert 150 <= timing["fanout"] < 1000
+    assert ("ahead" in timing) is (settle_early_ms > 0)
+    lead = Lead.objects.get(pk=answer.json()["ping_id"])
+    bids = {b.campaign.slug: b for b in lead.bids.select_related("campaign")}
+    assert {s: b.outcome for s, b in bids.items()} == {
+        "b1": "accepted", "b2": "accepted", "b3": "accepted", "b4": "accepted",
+        "hung": "timeout",
+    }  # fmt: skip
+    assert bids["hung"].latency_ms == 150
+
+
 def phases(answer: Any) -> dict[str, float]:
     return {
         name: float(duration.split("=")[1])
