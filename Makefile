@@ -36,6 +36,7 @@ test-postgres: install
 
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench.mixed
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -19,10 +19,11 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from .scenario import FLEET
+from .scenario import FLEET, BuyerSpec
 
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 FLEET_URL = web.AppKey("fleet_url", str)
+BUYERS = web.AppKey("buyers", tuple[BuyerSpec, ...])
 
 
 async def _bid(session: aiohttp.ClientSession, url: str, body: bytes, timeout_s: float) -> Any:
@@ -54,16 +55,20 @@ async def ping(request: web.Request) -> web.Response:
     base = request.app[FLEET_URL]
     session = request.app[SESSION]
     bids = await asyncio.gather(
-        *(_bid(session, f"{base}/{b.name}/ping", body, b.timeout_ms / 1000) for b in FLEET)
+        *(
+            _bid(session, f"{base}/{b.name}/ping", body, b.timeout_ms / 1000)
+            for b in request.app[BUYERS]
+        )
     )
     best = max((p for p in bids if p is not None), default=None)
     answer = {"status": "accepted", "price": str(best)} if best else {"status": "rejected"}
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
-def make_app(fleet_url: str) -> web.Application:
+def make_app(fleet_url: str, fleet: tuple[BuyerSpec, ...] = FLEET) -> web.Application:
     app = web.Application()
     app[FLEET_URL] = fleet_url.rstrip("/")
+    app[BUYERS] = fleet
 
     async def session_context(app: web.Application) -> Any:
         connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=30)
@@ -76,8 +81,10 @@ def make_app(fleet_url: str) -> web.Application:
     return app
 
 
-async def serve(port: int, fleet_url: str, host: str = "127.0.0.1") -> None:
-    runner = web.AppRunner(make_app(fleet_url), access_log=None)
+async def serve(
+    port: int, fleet_url: str, host: str = "127.0.0.1", fleet: tuple[BuyerSpec, ...] = FLEET
+) -> None:
+    runner = web.AppRunner(make_app(fleet_url, fleet), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=4096).start()
     await asyncio.Event().wait()

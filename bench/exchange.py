@@ -112,12 +112,14 @@ def start_exchange(
     workers: int,
     threads: int,
     server: str = "granian",
+    setup: tuple[str, ...] = ("-m", "bench.setup"),
 ) -> RunningExchange:
-    """Migrate, configure and serve the exchange; returns once it answers HTTP."""
+    """Migrate, configure (``setup``: the command that prints the key) and serve the
+    exchange; returns once it answers HTTP."""
     env = exchange_env(tmp)
     database = "sqlite" if env["DATABASE_URL"].startswith("sqlite") else "postgresql"
     _manage(["manage.py", "migrate", "--noinput"], env, "manage.py migrate")
-    output = _manage(["-m", "bench.setup", "--fleet", fleet_url], env, "bench.setup")
+    output = _manage([*setup, "--fleet", fleet_url], env, " ".join(setup[1:]))
     key = orjson.loads(output.strip().splitlines()[-1])["key"]
     port = free_port()
     command = server_command(server, port, workers=workers, threads=threads)

@@ -104,10 +104,10 @@ def make_app(fleet: tuple[BuyerSpec, ...] = FLEET) -> web.Application:
     return app
 
 
-async def serve(port: int, host: str = "127.0.0.1") -> None:
+async def serve(port: int, host: str = "127.0.0.1", fleet: tuple[BuyerSpec, ...] = FLEET) -> None:
     # A hung buyer's caller gives up at its timeout and closes the connection;
     # cancelling the handler then frees it instead of sleeping on for nobody.
-    runner = web.AppRunner(make_app(), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(make_app(fleet), handler_cancellation=True, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=4096).start()
     await asyncio.Event().wait()

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .scenario import ping_body
+from .scenario import VERTICAL_SLUG, ping_body
 
 
 @dataclass(slots=True)
@@ -89,10 +89,11 @@ async def run(
     timeout_s: float,
     key: str = "",
     announce: Any = print,
+    vertical: str = VERTICAL_SLUG,
 ) -> list[Sample]:
     """Send ``rate`` pings/s for ``warmup_s`` then ``duration_s``; return the measured ones."""
     loop = asyncio.get_running_loop()
-    body = orjson.dumps(ping_body())
+    body = orjson.dumps(ping_body(vertical))
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--timeout", type=float, default=5.0, help="per-request timeout, s")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--vertical", default=VERTICAL_SLUG, help="the pinged vertical")
     args = parser.parse_args()
 
     def announce(line: str) -> None:
@@ -147,6 +149,7 @@ def main() -> None:
             timeout_s=args.timeout,
             key=args.key,
             announce=announce,
+            vertical=args.vertical,
         )
     )
     args.out.write_bytes(orjson.dumps([asdict(s) for s in samples]))

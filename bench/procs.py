@@ -26,10 +26,32 @@ class BenchError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the child binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now (the child binds it a moment later): any
+    the system hands out, or one of ``BENCH_PORTS`` (``18100-18199``) when set, so runs
+    sharing a machine can keep to ranges of their own."""
+    wanted = os.environ.get("BENCH_PORTS", "")
+    if not wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    first, _, last = wanted.partition("-")
+    ports = range(int(first), int(last or first) + 1)
+    for _ in range(2):  # once round the range, then again forgetting what was handed out
+        for port in ports:
+            if port in _handed_out:
+                continue  # its child may not have bound it yet
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+        _handed_out.clear()
+    raise BenchError(f"no free port in BENCH_PORTS={wanted}")
+
+
+_handed_out: set[int] = set()
 
 
 def die_with_parent() -> None:

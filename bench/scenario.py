@@ -61,8 +61,8 @@ def deadline_ms(fleet: tuple[BuyerSpec, ...] = FLEET) -> int:
     return max(b.timeout_ms for b in fleet) + 10
 
 
-def ping_body() -> dict[str, Any]:
-    return {"vertical": VERTICAL_SLUG, "lead": dict(PING_LEAD)}
+def ping_body(vertical: str = VERTICAL_SLUG) -> dict[str, Any]:
+    return {"vertical": vertical, "lead": dict(PING_LEAD)}
 
 
 _person = itertools.count(1)

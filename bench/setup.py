@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import orjson
 
-from .scenario import FLEET, POST_TIMEOUT_MS, VERTICAL_SLUG
+from .scenario import FLEET, POST_TIMEOUT_MS, VERTICAL_SLUG, BuyerSpec
 
 PING_RESPONSE = {
     "accepted": {"path": "accepted", "equals": ["true"]},
@@ -39,8 +39,11 @@ POST_MAPPING = [
 ]
 
 
-def configure(fleet_url: str) -> str:
-    """Create or refresh the bench configuration; returns a new live publisher key."""
+def configure(
+    fleet_url: str, fleet: tuple[BuyerSpec, ...] = FLEET, vertical_slug: str = VERTICAL_SLUG
+) -> str:
+    """Create or refresh the bench configuration (one vertical, its campaigns named
+    ``<vertical>-<buyer>``); returns a new live publisher key."""
     from django.db import transaction
 
     from buyers.models import Buyer, Campaign, Endpoint
@@ -50,8 +53,8 @@ def configure(fleet_url: str) -> str:
     base = fleet_url.rstrip("/")
     with transaction.atomic():
         vertical, _ = Vertical.objects.update_or_create(
-            slug=VERTICAL_SLUG,
-            defaults={"name": "Bench", "routing": "auction", "is_active": True},
+            slug=vertical_slug,
+            defaults={"name": vertical_slug.title(), "routing": "auction", "is_active": True},
         )
         # The callback secret is encrypted with the PII keys of whichever run created
         # the row; left unloaded, a rerun with fresh keys never needs to decrypt it.
@@ -68,12 +71,12 @@ def configure(fleet_url: str) -> str:
         )
         revoke_api_keys(ApiKey.objects.filter(publisher=publisher, name="bench"))
         _, key = create_api_key(kind="live", name="bench", publisher=publisher)
-        for spec in FLEET:
+        for spec in fleet:
             buyer, _ = Buyer.objects.update_or_create(
-                slug=f"bench-{spec.name}", defaults={"name": f"Bench {spec.name}"}
+                slug=f"{vertical_slug}-{spec.name}", defaults={"name": f"Bench {spec.name}"}
             )
             campaign, _ = Campaign.objects.update_or_create(
-                slug=f"bench-{spec.name}",
+                slug=f"{vertical_slug}-{spec.name}",
                 defaults={
                     "buyer": buyer,
                     "vertical": vertical,

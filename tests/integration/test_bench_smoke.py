@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bench import load
+from bench import load, mixed
 from bench.exchange import SERVERS, start_exchange
 from bench.postflow import match_arrivals
 from bench.procs import Processes, free_port, machine_busy_seconds, stolen_seconds, wait_http
@@ -181,3 +181,27 @@ def test_the_command_line_defaults_to_the_production_server_and_quick_shortens_s
     assert parse_args([]).server == "granian"
     quick = parse_args(["--quick", "--server", "gunicorn"])
     assert (quick.server, quick.rates, quick.duration_s) == ("gunicorn", (20.0, 50.0), 3.0)
+
+
+def test_the_mixed_timeouts_scenario_measures_what_the_hung_buyer_adds_to_its_own_timeout(
+    processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATABASE_URL", "PII_KEYS", "PII_HASH_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert mixed.HUNG.timeout_ms == min(b.timeout_ms for b in mixed.MIXED_FLEET)
+    opts = mixed.MixedOptions(
+        rates=(10.0,), duration_s=2.0, warmup_s=1.0, workers=1, threads=4,
+        out=tmp_path / "mixed.json",
+    )  # fmt: skip
+
+    results = mixed.run(opts, processes, tmp_path, say=lambda _: None)
+
+    rows = {r["target"]: r for r in results["beyond_hung_timeout"]}
+    assert set(rows) == {"baseline", "exchange"}
+    for row in rows.values():
+        assert row["errors"] == 0 and row["accepted"] == row["sent"] == 20
+        assert row["hung_pinged_per_ping"] == 1.0  # the hung buyer was awaited every time
+        # Never before the hung buyer's timeout; well before the next shortest (300 ms).
+        assert 0 <= row["client_ms"]["p50"] < 150
+    assert rows["exchange"]["server_total_ms"]["p50"] >= 0
+    assert (tmp_path / "mixed.json").exists()
