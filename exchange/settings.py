@@ -277,8 +277,8 @@ SWITCHYARD = {
     # A ping stops waiting for a buyer at its timeout; the transport loop drops the call
     # this much later, so closing it does not compete with the answer being written.
     "CUT_OFF_GRACE_MS": _read("CUT_OFF_GRACE_MS", float, 50),
-    # A ping still waiting for buyers this long before its deadline ranks the bids it has
-    # and writes them ahead, to be committed at the deadline if no late bid comes (0: off).
+    # A ping still waiting for buyers this long before the last one's own timeout ranks the
+    # bids it has and writes them ahead, committed then if no late bid comes (0: off).
     "SETTLE_EARLY_MS": _read("SETTLE_EARLY_MS", float, 5),
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
     # Circuit breakers (buyers.circuits): open after this many failures in a row, or when

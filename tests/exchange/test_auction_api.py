@@ -236,6 +236,10 @@ def test_a_hung_buyer_with_the_shortest_timeout_holds_the_ping_only_that_long(
         "hung": "timeout",
     }  # fmt: skip
     assert bids["hung"].latency_ms == 150
+    call = TransactionLog.objects.get(lead=lead, campaign=bids["hung"].campaign, kind="ping")
+    assert (call.outcome, call.duration_ms, call.error) == (
+        "timeout", 150, "timed out",
+    )  # fmt: skip
 
 
 def phases(answer: Any) -> dict[str, float]:
