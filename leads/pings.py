@@ -136,10 +136,10 @@ def _settle_ahead(auction: Auction, key: KeyInfo, durable: bool) -> PingOutcome 
     When some buyer has still not answered ``SETTLE_EARLY_MS`` before the deadline of
     the last call still out (each call's own timeout: a hung buyer, the usual cause of
     a ping that lasts its whole timeout), the bids are ranked as they stand and the
-    rows written ahead (``plumbing.rows.PendingInsert``:
-    on PostgreSQL in a transaction left open, on SQLite committed at once). If nothing
-    more comes in by the deadline, the answer waits at most for the commit; if a late
-    buyer does answer in time, the rows are taken back and the caller ranks again.
+    rows written ahead (``plumbing.rows.PendingInsert``: on PostgreSQL in a transaction
+    left open, on SQLite committed at once). If nothing more comes in by then, the
+    answer waits at most for the commit; if a late buyer does answer in time, the rows
+    are taken back and the caller ranks again.
     """
     fanout = auction.fanout
     ahead_s = settings.SWITCHYARD["SETTLE_EARLY_MS"] / 1000
