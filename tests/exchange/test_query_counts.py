@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from werkzeug import Response
 
-from tests.factories import PING_LEAD, make_campaign, make_publisher, make_vertical
+from tests.factories import PING_LEAD, POST_LEAD, make_campaign, make_publisher, make_vertical, ping
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +75,44 @@ def test_a_ping_makes_as_many_queries_with_50_campaigns_as_with_1(
 
     assert len(with_fifty) == len(with_one), "\n".join(with_fifty)
     assert sum(1 for r, _ in buyer_server.log if r.path == "/ping") == 2 + 2 * 17
+
+
+
+def accept(request: Any) -> Response:
+    return Response(json.dumps({"status": "ok", "lead_id": "B1"}), content_type="application/json")
+
+
+def sold(api: Any, path: str, body: dict[str, Any], key: str) -> list[str]:
+    """The statements the request sent on its own connection, transactions' included."""
+    with CaptureQueriesContext(connection) as captured:
+        answer = api.post(path, body, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == "sold", answer.json()
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def person(n: int) -> dict[str, str]:
+    return {**POST_LEAD, "phone": f"21455501{n:02d}", "email": f"p{n}@example.com"}
+
+
+# Committed transactions, as in production: an atomic block is BEGIN/COMMIT, not a
+# savepoint inside the test's own transaction.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["bids in a ping, two caps", "fixed price, no ping"])
+def test_a_sync_post_sold_to_one_buyer_makes_at_most_12_queries(
+    api: Any, buyer_server: Any, warm_cache: None, kind: str
+) -> None:
+    buyer_server.expect_request("/ping").respond_with_handler(bid)
+    buyer_server.expect_request("/post").respond_with_handler(accept)
+    vertical = make_vertical()
+    _, key = make_publisher()
+    add_campaigns(vertical, buyer_server, 0 if kind.startswith("bids") else 2, 1)
+    direct = {"vertical": "auto-insurance", "lead": person(1)}
+    sold(api, "/api/v1/leads", direct, key)  # warms the caches and the caps' counters
+
+    direct_post = sold(api, "/api/v1/leads", {**direct, "lead": person(2)}, key)
+    pinged = ping(api, key).json()
+    after_ping = sold(api, "/api/v1/post", {"ping_id": pinged["ping_id"], "lead": person(3)}, key)
+
+    assert len(direct_post) <= 12, f"{len(direct_post)} queries:\n" + "\n".join(direct_post)
+    assert len(after_ping) <= 12, f"{len(after_ping)} queries:\n" + "\n".join(after_ping)
