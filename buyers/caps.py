@@ -183,6 +183,11 @@ def reserve(
             if also is not None:
                 also(reservation)
     except _CapFull:
+        # The window's counters exist from the first attempt on, full or not.
+        CapCounter.objects.bulk_create(
+            [CapCounter(cap_id=cap_id, window_start=window) for cap_id, window in taken],
+            ignore_conflicts=True,
+        )
         return None
     return reservation
 

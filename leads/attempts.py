@@ -69,21 +69,24 @@ def attempt(
     *,
     max_ms: float | None = None,
     others_open: bool = True,
+    claimed: bool = False,
 ) -> str:
     """One claimed attempt at one delivery, as read under the lead's lease; returns the
     outcome class. ``others_open``: the lead may have other open deliveries to skip
-    when this one sells (False when the caller knows it has none)."""
+    when this one sells (False when the caller knows it has none). ``claimed``: the row
+    was written claimed (``start_deliveries(claim_first=True)``)."""
 
     now = timezone.now()
-    if not Delivery.claim(delivery.pk, now):
-        return "not_claimed"
-    # What the claim wrote, without reading the row back: only the lease holder walks
-    # the lead, and it read this row under the lease.
-    delivery.status, delivery.claimed_at, delivery.attempts = (
-        DeliveryStatus.SENDING,
-        now,
-        delivery.attempts + 1,
-    )
+    if not claimed:
+        if not Delivery.claim(delivery.pk, now):
+            return "not_claimed"
+        # What the claim wrote, without reading the row back: only the lease holder
+        # walks the lead, and it read this row under the lease.
+        delivery.status, delivery.claimed_at, delivery.attempts = (
+            DeliveryStatus.SENDING,
+            now,
+            delivery.attempts + 1,
+        )
     campaign = config.campaigns.get(delivery.campaign_id)
     if campaign is None or not campaign.live or campaign.post is None:
         _close(delivery, DeliveryStatus.SKIPPED, "", "campaign no longer live")

@@ -73,12 +73,17 @@ def start_deliveries(
     skip_buyers: dict[int, str],
     config: Config,
     skip_campaigns: dict[int, str] | None = None,
+    *,
+    claim_first: bool = False,
 ) -> list[Delivery]:
     """The outbox: one delivery row per ranked bid, committed before anyone is told.
-    Campaigns in ``skip_campaigns`` (the checks at post) get a skipped row with the reason."""
+    Campaigns in ``skip_campaigns`` (the checks at post) get a skipped row with the reason.
+    ``claim_first`` (a sync post holding the lead's lease, see ``Held``): the first row
+    to post is written already claimed for its first attempt, as ``Delivery.claim``
+    would leave it; the insert is the claim, since no one else knows the row yet."""
     skip_campaigns = skip_campaigns or {}
     now = timezone.now()
-    rows = []
+    rows: list[Delivery] = []
     for rank, (campaign_id, price, bid) in enumerate(ranked, start=1):
         campaign = config.campaigns.get(campaign_id)
         status, reason = DeliveryStatus.QUEUED, ""
@@ -101,6 +106,10 @@ def start_deliveries(
                 next_attempt_at=now,
             )
         )
+    if claim_first:
+        first = next((d for d in rows if d.status == DeliveryStatus.QUEUED), None)
+        if first is not None and first.max_attempts >= 1:
+            first.status, first.attempts, first.claimed_at = DeliveryStatus.SENDING, 1, now
     with transaction.atomic():
         return Delivery.objects.bulk_create(rows)
 
@@ -195,7 +204,23 @@ def advance(
                 # The first turn from what the request wrote itself, under its lease.
                 lead = held.lead
                 open_rows = [r for r in held.rows if r.status in OPEN]
+                first = next((r for r in held.rows if r.status == DeliveryStatus.SENDING), None)
                 held = None
+                if first is not None:  # written claimed (``claim_first``): post it now
+                    now = timezone.now()
+                    remaining_ms = (deadline - now).total_seconds() * 1000 if deadline else None
+                    attempt(
+                        first,
+                        lead,
+                        config,
+                        max_ms=remaining_ms,
+                        others_open=bool(open_rows),
+                        claimed=True,
+                    )
+                    if lead.status == LeadStatus.SOLD:
+                        token = None  # the sale cleared the lease with the same write
+                        return lead.status
+                    continue
             else:
                 lead = Lead.objects.get(pk=lead_id)
                 if lead.status not in WALKING:

@@ -170,7 +170,7 @@ def post_lead(
     ranked = lead.bids.filter(rank__isnull=False, price__isnull=False).order_by("rank")
     offers = [(b.campaign_id, b.price, b) for b in ranked if b.price is not None]
     skip = _checks_at_post(config, lead, full, [c for c, _, _ in offers], now)
-    rows = start_deliveries(lead, offers, {}, config, skip)
+    rows = start_deliveries(lead, offers, {}, config, skip, claim_first=lease is not None)
     held = Held(lead, lease, rows) if lease is not None else None
     return 200, answer_for(lead, mode=mode, config=config, held=held)
 
@@ -276,8 +276,9 @@ def _direct_post(
         config, lead, values, [b.campaign_id for b in ranked], now, None if key.is_test else holding
     )
     offers = [(b.campaign_id, b.price or ZERO, b) for b in ranked]
-    rows = start_deliveries(lead, offers, {}, config, skip)
-    held = Held(lead, lead.lease_until, rows) if lead.lease_until else None
+    held_lease = lead.lease_until
+    rows = start_deliveries(lead, offers, {}, config, skip, claim_first=held_lease is not None)
+    held = Held(lead, held_lease, rows) if held_lease is not None else None
     return 200, answer_for(lead, mode=mode, config=config, held=held)
 
 
