@@ -123,12 +123,14 @@ def attempt(
     sold = False
     try:
         prepared, response, answer = _post(lead, campaign, prepared)
+        secrets = pii_values(lead.pii)  # every form of them: worked out once per attempt
         # The buyer's reason may quote the lead ("duplicate: Ed Lee"); it is stored masked.
-        answer = replace(answer, reason=scrub_text(answer.reason, pii_values(lead.pii)))
+        if answer.reason:
+            answer = replace(answer, reason=scrub_text(answer.reason, secrets))
         # The buyer has answered: what it said must be written even through a dropped
         # database connection, or an accepted lead would be neither sold nor retried.
         retrying_write(
-            lambda: _log_attempt(lead, delivery, campaign, prepared, response, answer),
+            lambda: _log_attempt(lead, delivery, campaign, prepared, response, answer, secrets),
             "logging a post",
         )
         if not lead.is_test and response is not None:
@@ -217,6 +219,7 @@ def _log_attempt(
     prepared: PreparedCall,
     response: OutboundResponse | None,
     answer: Answer,
+    secrets: list[str] | None = None,
 ) -> None:
     row = TransactionLog(
         lead=lead,
@@ -227,7 +230,7 @@ def _log_attempt(
             prepared,
             response,
             answer,
-            pii=pii_values(lead.pii),
+            pii=pii_values(lead.pii) if secrets is None else secrets,
             kind="post",
             campaign_id=campaign.id,
         ),
