@@ -11,7 +11,7 @@ Windows start in the owning buyer's timezone and are stored as UTC instants.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -146,12 +146,20 @@ def reached(caps: Sequence[CapSpec], now: datetime, price: Decimal | None = None
     return full
 
 
-def reserve(caps: Sequence[CapSpec], price: Decimal, now: datetime) -> Reservation | None:
+def reserve(
+    caps: Sequence[CapSpec],
+    price: Decimal,
+    now: datetime,
+    *,
+    also: Callable[[Reservation], None] | None = None,
+) -> Reservation | None:
     """Take one lead and ``price`` of spend from every cap, or nothing at all.
 
     Returns ``None`` when any cap would pass its limit. Safe under concurrency: each
     cap is raised by a conditional ``UPDATE`` that the database re-checks against the
-    latest committed counter, so no interleaving of sales can exceed a cap.
+    latest committed counter, so no interleaving of sales can exceed a cap. ``also``
+    runs in the same transaction once every cap is taken (the caller notes the
+    reservation where a crash recovery will find it).
     """
     amount = _spend(price)
     # One fixed order (by cap id) for every caller: two sales sharing caps then lock
@@ -160,19 +168,28 @@ def reserve(caps: Sequence[CapSpec], price: Decimal, now: datetime) -> Reservati
     taken = tuple((spec.cap_id, spec.window(now)) for spec in specs)
     if not specs:
         return Reservation(taken=(), price=amount)
-    with transaction.atomic():
+    reservation = Reservation(taken=taken, price=amount)
+    try:
+        with transaction.atomic():  # a full cap undoes the earlier takes
+            for spec, (cap_id, window) in zip(specs, taken, strict=True):
+                if _take(spec, window, amount):
+                    continue
+                # No counter yet for this window (the first lead of the day), or full.
+                CapCounter.objects.bulk_create(
+                    [CapCounter(cap_id=cap_id, window_start=window)], ignore_conflicts=True
+                )
+                if not _take(spec, window, amount):
+                    raise _CapFull
+            if also is not None:
+                also(reservation)
+    except _CapFull:
+        # The window's counters exist from the first attempt on, full or not.
         CapCounter.objects.bulk_create(
             [CapCounter(cap_id=cap_id, window_start=window) for cap_id, window in taken],
             ignore_conflicts=True,
         )
-        try:
-            with transaction.atomic():  # a savepoint: a full cap undoes the earlier takes
-                for spec, (_, window) in zip(specs, taken, strict=True):
-                    if not _take(spec, window, amount):
-                        raise _CapFull
-        except _CapFull:
-            return None
-    return Reservation(taken=taken, price=amount)
+        return None
+    return reservation
 
 
 def release(reservation: Reservation) -> None:

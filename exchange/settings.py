@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Under /api/v1/: a saturated process answers 503 at once (exchange.api.shedding).
+    "exchange.api.shedding.LoadShedMiddleware",
     "plumbing.logs.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -86,7 +88,7 @@ MIDDLEWARE = [
 if not DEBUG:
     # The app serves its own static files outside DEBUG (runserver does in DEBUG):
     # straight after the security headers, before sessions and the rest.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "exchange.urls"
 WSGI_APPLICATION = "exchange.wsgi.application"
@@ -280,6 +282,10 @@ SWITCHYARD = {
     # A ping still waiting for buyers this long before the last one's own timeout ranks the
     # bids it has and writes them ahead, committed then if no late bid comes (0: off).
     "SETTLE_EARLY_MS": _read("SETTLE_EARLY_MS", float, 5),
+    # Load shedding (exchange.api.shedding): API requests running at once per process,
+    # and how long a request may have queued before it (X-Request-Start); 0: no limit.
+    "API_MAX_IN_FLIGHT": _read("API_MAX_IN_FLIGHT", int, 32),
+    "API_QUEUE_DEADLINE_MS": _read("API_QUEUE_DEADLINE_MS", int, 1000),
     "SIMULATOR_URL": _read("SIMULATOR_URL", str, "http://127.0.0.1:8001"),
     # Circuit breakers (buyers.circuits): open after this many failures in a row, or when
     # failures make up CIRCUIT_FAILURE_RATIO of at least CIRCUIT_MIN_CALLS calls within
@@ -322,6 +328,8 @@ for _name in (
     "CUT_OFF_GRACE_MS",
     "OUTBOUND_MAX_CONNECTIONS",
     "SETTLE_EARLY_MS",
+    "API_MAX_IN_FLIGHT",
+    "API_QUEUE_DEADLINE_MS",
 ):
     if SWITCHYARD[_name] < 0:
         raise ImproperlyConfigured(f"{_name} is malformed: it must not be negative")

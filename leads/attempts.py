@@ -62,13 +62,31 @@ def _backoff(campaign: CampaignInfo | None, attempt_number: int) -> float:
     return backoff_seconds(steps, attempt_number)
 
 
-def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | None = None) -> str:
-    """One claimed attempt at one delivery; returns the outcome class."""
+def attempt(
+    delivery: Delivery,
+    lead: Lead,
+    config: Config,
+    *,
+    max_ms: float | None = None,
+    others_open: bool = True,
+    claimed: bool = False,
+) -> str:
+    """One claimed attempt at one delivery, as read under the lead's lease; returns the
+    outcome class. ``others_open``: the lead may have other open deliveries to skip
+    when this one sells (False when the caller knows it has none). ``claimed``: the row
+    was written claimed (``start_deliveries(claim_first=True)``)."""
 
     now = timezone.now()
-    if not Delivery.claim(delivery.pk, now):
-        return "not_claimed"
-    delivery.refresh_from_db()
+    if not claimed:
+        if not Delivery.claim(delivery.pk, now):
+            return "not_claimed"
+        # What the claim wrote, without reading the row back: only the lease holder
+        # walks the lead, and it read this row under the lease.
+        delivery.status, delivery.claimed_at, delivery.attempts = (
+            DeliveryStatus.SENDING,
+            now,
+            delivery.attempts + 1,
+        )
     campaign = config.campaigns.get(delivery.campaign_id)
     if campaign is None or not campaign.live or campaign.post is None:
         _close(delivery, DeliveryStatus.SKIPPED, "", "campaign no longer live")
@@ -105,19 +123,30 @@ def attempt(delivery: Delivery, lead: Lead, config: Config, *, max_ms: float | N
     sold = False
     try:
         prepared, response, answer = _post(lead, campaign, prepared)
+        secrets = pii_values(lead.pii)  # every form of them: worked out once per attempt
         # The buyer's reason may quote the lead ("duplicate: Ed Lee"); it is stored masked.
-        answer = replace(answer, reason=scrub_text(answer.reason, pii_values(lead.pii)))
+        if answer.reason:
+            answer = replace(answer, reason=scrub_text(answer.reason, secrets))
         # The buyer has answered: what it said must be written even through a dropped
         # database connection, or an accepted lead would be neither sold nor retried.
         retrying_write(
-            lambda: _log_attempt(lead, delivery, campaign, prepared, response, answer),
+            lambda: _log_attempt(lead, delivery, campaign, prepared, response, answer, secrets),
             "logging a post",
         )
         if not lead.is_test and response is not None:
             record_outcome(endpoint.id, answer.outcome)  # after the log: the ratio reads it
         if answer.outcome in (Outcome.ACCEPTED, Outcome.SIMULATED):
             sold = retrying_write(
-                lambda: _sell(lead, delivery, campaign, answer, config), "recording a sale"
+                lambda: _sell(
+                    lead,
+                    delivery,
+                    campaign,
+                    answer,
+                    config,
+                    buyer_claimed=bool(hashes) and campaign.dedupe_days > 0,
+                    others_open=others_open,
+                ),
+                "recording a sale",
             )
             return answer.outcome
     finally:
@@ -137,11 +166,11 @@ def _reserve(delivery: Delivery, campaign: CampaignInfo, now: datetime) -> Reser
     """Take from the caps and note it on the delivery, in one transaction: a sender that
     dies before it sells or gives back leaves the note, and the recovery of its delivery
     gives the reservation back (``give_back_interrupted``)."""
-    with transaction.atomic():
-        reservation = reserve(campaign.caps, delivery.price, now)
-        if reservation is not None and reservation.taken:
-            Delivery.objects.filter(pk=delivery.pk).update(reservation=reservation.as_json())
-    return reservation
+
+    def note(reservation: Reservation) -> None:
+        Delivery.objects.filter(pk=delivery.pk).update(reservation=reservation.as_json())
+
+    return reserve(campaign.caps, delivery.price, now, also=note)
 
 
 def give_back(delivery_id: int, reservation: Reservation) -> None:
@@ -190,8 +219,9 @@ def _log_attempt(
     prepared: PreparedCall,
     response: OutboundResponse | None,
     answer: Answer,
+    secrets: list[str] | None = None,
 ) -> None:
-    TransactionLog.objects.create(
+    row = TransactionLog(
         lead=lead,
         delivery=delivery,
         is_test=lead.is_test,
@@ -200,11 +230,14 @@ def _log_attempt(
             prepared,
             response,
             answer,
-            pii=pii_values(lead.pii),
+            pii=pii_values(lead.pii) if secrets is None else secrets,
             kind="post",
             campaign_id=campaign.id,
         ),
     )
+    # Not a column: the metrics label the call by buyer without a query.
+    row.buyer_slug = campaign.buyer_slug  # type: ignore[attr-defined]
+    row.save(force_insert=True)
 
 
 def _after_failure(
@@ -233,9 +266,17 @@ def _close(
 
 
 def _sell(
-    lead: Lead, delivery: Delivery, campaign: CampaignInfo, answer: Answer, config: Config
+    lead: Lead,
+    delivery: Delivery,
+    campaign: CampaignInfo,
+    answer: Answer,
+    config: Config,
+    *,
+    buyer_claimed: bool = False,
+    others_open: bool = True,
 ) -> bool:
-    """Mark the lead sold to this delivery's campaign, with its ledger row and callback."""
+    """Mark the lead sold to this delivery's campaign, with its ledger row and callback.
+    ``lead`` is left as sold in memory (``move_lead`` sets what it wrote)."""
 
     publisher = config.publishers[lead.publisher_id]
     payout = publisher.payout_for(delivery.price)
@@ -254,28 +295,38 @@ def _sell(
             sold_at=now,
             result=result,
             reasons=[],
-        )
-        Delivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.ACCEPTED,
-            last_outcome=answer.outcome,
-            buyer_reference=answer.reference[:200],
-            next_attempt_at=None,
-            updated_at=now,
+            lease_until=None,  # a sold lead has nothing left to walk
         )
         if event is None:
             # Only the lease holder sells, so this means a lease outlived its holder.
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=DeliveryStatus.ACCEPTED,
+                last_outcome=answer.outcome,
+                buyer_reference=answer.reference[:200],
+                next_attempt_at=None,
+                updated_at=now,
+            )
             log.error(
                 "lead %s accepted by campaign %s but no longer sellable", lead.pk, campaign.slug
             )
             return False
         # Sold: what was taken from the caps stays taken, and is no longer in flight.
-        Delivery.objects.filter(pk=delivery.pk).update(reservation=None)
-        lead.deliveries.filter(status__in=OPEN).update(
-            status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.ACCEPTED,
+            last_outcome=answer.outcome,
+            buyer_reference=answer.reference[:200],
+            next_attempt_at=None,
+            reservation=None,
+            updated_at=now,
         )
-        lead.refresh_from_db()
+        if others_open:
+            lead.deliveries.filter(status__in=OPEN).update(
+                status=DeliveryStatus.SKIPPED, reason="sold to another bidder", updated_at=now
+            )
         if not lead.is_test:
-            record_sale(lead)
-            claims.mark_sold(lead, campaign.buyer_id, now)
-        queue_callback(lead, event)
+            # savepoint=False: a second sale row fails this whole sale, as it should.
+            record_sale(lead, buyer_id=campaign.buyer_id, savepoint=False)
+            claims.mark_sold(lead, campaign.buyer_id, now, buyer_claimed=buyer_claimed)
+        queue_callback(lead, event, callback_url=publisher.callback_url)
+    delivery.status = DeliveryStatus.ACCEPTED
     return True

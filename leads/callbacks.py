@@ -56,7 +56,9 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def queue_callback(lead: Lead, event: LeadEvent) -> PublisherCallback | None:
+def queue_callback(
+    lead: Lead, event: LeadEvent, *, callback_url: str | None = None
+) -> PublisherCallback | None:
     """Owe the publisher this status event; call inside the status change's transaction.
 
     Does nothing for non-final statuses or when the publisher has no callback URL.
@@ -66,8 +68,10 @@ def queue_callback(lead: Lead, event: LeadEvent) -> PublisherCallback | None:
     public = PUBLIC_STATUS.get(event.to_status)
     if public is None:
         return None
-    url = Publisher.objects.filter(pk=lead.publisher_id).values_list("callback_url", flat=True)
-    if not url.first():
+    if callback_url is None:  # not known to the caller (from the configuration cache)
+        url = Publisher.objects.filter(pk=lead.publisher_id).values_list("callback_url", flat=True)
+        callback_url = url.first() or ""
+    if not callback_url:
         return None
     payload: dict[str, Any] = {
         "event": "lead.status",

@@ -84,6 +84,21 @@ def claim(
     scope: str, hashes: Iterable[str], lead_id: LeadId, window_days: int, now: datetime
 ) -> bool:
     """Claim the person (every hash) for ``lead_id`` in ``scope``; all or nothing."""
+    hashes = sorted(hashes)
+    if not hashes:
+        return True
+    try:
+        # The usual case, a person nobody holds: every hash in one INSERT.
+        with transaction.atomic():
+            PersonClaim.objects.bulk_create(
+                [
+                    PersonClaim(scope=scope, person_hash=h, lead_id=lead_id, claimed_at=now)
+                    for h in hashes
+                ]
+            )
+        return True
+    except IntegrityError:
+        pass  # one of them is held: hash by hash, as below
     taken: list[str] = []
     for person_hash in sorted(hashes):
         if not _take(scope, person_hash, lead_id, window_days, now):
@@ -152,14 +167,17 @@ def release(lead_id: LeadId, *, buyer_id: int | None = None) -> int:
     return rows.delete()[0]
 
 
-def mark_sold(lead: Lead, buyer_id: int, now: datetime) -> None:
+def mark_sold(lead: Lead, buyer_id: int, now: datetime, *, buyer_claimed: bool = False) -> None:
     """The lead sold to ``buyer_id``: its claims stay, stamped, for the windows to run.
     The buyer's claim is recorded even when the campaign itself does not dedupe, so the
-    buyer's other campaigns see the sale."""
+    buyer's other campaigns see the sale. ``buyer_claimed``: this lead holds the buyer's
+    claim already (``claim_for_buyer``), so stamping the lead's claims covers it."""
     hashes = person_hashes(lead.phone_hash, lead.email_hash)
     if not hashes:
         return
     PersonClaim.objects.filter(lead_id=lead.pk).update(sold_at=now)
+    if buyer_claimed:
+        return
     scope = buyer_scope(buyer_id)
     for person_hash in hashes:
         updated = PersonClaim.objects.filter(scope=scope, person_hash=person_hash).update(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,18 +45,45 @@ MIN_ATTEMPT_MS = 100
 LEASE_MARGIN_S = 10
 
 
+@dataclass(slots=True)
+class Held:
+    """A lead whose lease the request took when it wrote it (``fresh_lease``), with the
+    delivery rows it has just written: the walk starts from them, with nothing to
+    read back and nothing interrupted to recover."""
+
+    lead: Lead
+    token: datetime
+    rows: list[Delivery]
+
+
+def fresh_lease(config: Config, campaign_ids: list[int], now: datetime) -> datetime:
+    """A lease (its token) for a lead being written now, long enough for one attempt
+    at any of ``campaign_ids``: written with the lead's row, it costs no query."""
+    timeouts = [
+        c.post.timeout_ms
+        for c in (config.campaigns.get(i) for i in campaign_ids)
+        if c is not None and c.post is not None
+    ]
+    return now + timedelta(seconds=max(timeouts, default=0) / 1000 + 5 + LEASE_MARGIN_S)
+
+
 def start_deliveries(
     lead: Lead,
     ranked: list[tuple[int, Decimal, Any]],
     skip_buyers: dict[int, str],
     config: Config,
     skip_campaigns: dict[int, str] | None = None,
+    *,
+    claim_first: bool = False,
 ) -> list[Delivery]:
     """The outbox: one delivery row per ranked bid, committed before anyone is told.
-    Campaigns in ``skip_campaigns`` (the checks at post) get a skipped row with the reason."""
+    Campaigns in ``skip_campaigns`` (the checks at post) get a skipped row with the reason.
+    ``claim_first`` (a sync post holding the lead's lease, see ``Held``): the first row
+    to post is written already claimed for its first attempt, as ``Delivery.claim``
+    would leave it; the insert is the claim, since no one else knows the row yet."""
     skip_campaigns = skip_campaigns or {}
     now = timezone.now()
-    rows = []
+    rows: list[Delivery] = []
     for rank, (campaign_id, price, bid) in enumerate(ranked, start=1):
         campaign = config.campaigns.get(campaign_id)
         status, reason = DeliveryStatus.QUEUED, ""
@@ -78,19 +106,27 @@ def start_deliveries(
                 next_attempt_at=now,
             )
         )
+    if claim_first:
+        first = next((d for d in rows if d.status == DeliveryStatus.QUEUED), None)
+        if first is not None and first.max_attempts >= 1:
+            first.status, first.attempts, first.claimed_at = DeliveryStatus.SENDING, 1, now
     with transaction.atomic():
         return Delivery.objects.bulk_create(rows)
 
 
-def answer_for(lead: Lead, *, mode: str, config: Config) -> dict[str, Any]:
-    """Deliver within the post deadline (sync) or not at all (async), then answer."""
+def answer_for(
+    lead: Lead, *, mode: str, config: Config, held: Held | None = None
+) -> dict[str, Any]:
+    """Deliver within the post deadline (sync) or not at all (async), then answer.
+    ``held``: the lease and rows a sync post took when it wrote the lead."""
     if mode == "async":
         _park(lead, "async post")
     else:
         vertical = next(v for v in config.verticals.values() if v.id == lead.vertical_id)
         deadline = timezone.now() + timedelta(milliseconds=vertical.post_deadline_ms)
-        advance(lead.pk, deadline=deadline, config=config)
-    lead.refresh_from_db()
+        advance(lead.pk, deadline=deadline, config=config, held=held)
+    if lead.result is None or lead.status in WALKING:
+        lead.refresh_from_db()  # finished by another actor, or not in this object
     return lead.result or publisher_answer(lead)
 
 
@@ -134,7 +170,13 @@ def release_lease(lead_id: Any, token: datetime) -> None:
 # --- the waterfall ---------------------------------------------------------------------
 
 
-def advance(lead_id: Any, *, deadline: datetime | None = None, config: Config | None = None) -> str:
+def advance(
+    lead_id: Any,
+    *,
+    deadline: datetime | None = None,
+    config: Config | None = None,
+    held: Held | None = None,
+) -> str:
     """Walk the lead's waterfall in rank order until one buyer accepts or all are done.
 
     Returns the lead's status afterwards. A bidder that failed in a retryable way is
@@ -145,17 +187,46 @@ def advance(lead_id: Any, *, deadline: datetime | None = None, config: Config | 
     task scheduled for the next retry.
     """
     config = config or get_config()
-    token = acquire_lease(lead_id, LEASE_MARGIN_S)
-    if token is None:
-        status = Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()
-        return status or "missing"  # a task for a lead deleted since is harmless
+    token: datetime | None
+    if held is not None:
+        token = held.token
+    else:
+        token = acquire_lease(lead_id, LEASE_MARGIN_S)
+        if token is None:
+            status = Lead.objects.filter(pk=lead_id).values_list("status", flat=True).first()
+            return status or "missing"  # a task for a lead deleted since is harmless
     try:
-        _recover_interrupted(lead_id)
+        if held is None:
+            _recover_interrupted(lead_id)
         while True:
-            lead = Lead.objects.get(pk=lead_id)
-            if lead.status not in WALKING:
-                return lead.status
-            open_rows = list(lead.deliveries.filter(status__in=OPEN).order_by("rank"))
+            fresh = held is not None
+            if held is not None:
+                # The first turn from what the request wrote itself, under its lease.
+                lead = held.lead
+                open_rows = [r for r in held.rows if r.status in OPEN]
+                first = next((r for r in held.rows if r.status == DeliveryStatus.SENDING), None)
+                held = None
+                if first is not None:  # written claimed (``claim_first``): post it now
+                    now = timezone.now()
+                    remaining_ms = (deadline - now).total_seconds() * 1000 if deadline else None
+                    attempt(
+                        first,
+                        lead,
+                        config,
+                        max_ms=remaining_ms,
+                        others_open=bool(open_rows),
+                        claimed=True,
+                    )
+                    if lead.status == LeadStatus.SOLD:
+                        token = None  # the sale cleared the lease with the same write
+                        return lead.status
+                    continue
+            else:
+                lead = Lead.objects.get(pk=lead_id)
+                if lead.status not in WALKING:
+                    return lead.status
+                rows = lead.deliveries.filter(status__in=OPEN).select_related("bid")
+                open_rows = list(rows.order_by("rank"))
             if not open_rows:
                 return _finish_unsold(lead)
             now = timezone.now()
@@ -172,10 +243,14 @@ def advance(lead_id: Any, *, deadline: datetime | None = None, config: Config | 
             if turn is None or (remaining_ms is not None and remaining_ms < MIN_ATTEMPT_MS):
                 _park(lead, "waiting for retries", wake if turn is None else now)
                 return LeadStatus.PENDING
-            token = renew_lease(lead_id, token, _attempt_seconds(turn, config))
-            if token is None:
-                return lead.status  # our lease ran out and another actor took over
-            attempt(turn, lead, config, max_ms=remaining_ms)
+            if not fresh:  # a fresh lease was sized for this first attempt
+                token = renew_lease(lead_id, token, _attempt_seconds(turn, config))
+                if token is None:
+                    return lead.status  # our lease ran out and another actor took over
+            attempt(turn, lead, config, max_ms=remaining_ms, others_open=len(open_rows) > 1)
+            if lead.status == LeadStatus.SOLD:
+                token = None  # the sale cleared the lease with the same write
+                return lead.status
     finally:
         if token is not None:
             release_lease(lead_id, token)

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 
 from buyers.models import Buyer
@@ -43,34 +43,39 @@ def amount(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(FOUR_PLACES)
 
 
-def record_sale(lead: Lead) -> LedgerEntry:
+def record_sale(
+    lead: Lead, *, buyer_id: int | None = None, savepoint: bool = True
+) -> LedgerEntry:
     """Write the sale of ``lead``: charge = its price, payout = its payout.
 
-    Call it in the transaction that marks the lead sold. Refuses test leads, unsold
-    leads and a second sale row for the same lead.
+    Call it in the transaction that marks the lead sold (``buyer_id``: the sold
+    campaign's buyer, when the caller knows it; ``savepoint=False`` when a refusal is to
+    fail the caller's whole transaction anyway). Refuses test leads, unsold leads and a
+    second sale row for the same lead (``ledger_one_sale_per_lead``: the database
+    decides, whatever the interleaving, and the caller's transaction fails with it).
     """
     if lead.is_test:
         raise LedgerError(f"lead {lead.pk} is a test lead: test leads never touch the ledger")
-    if lead.sold_campaign is None or lead.price is None or lead.payout is None:
+    if lead.sold_campaign_id is None or lead.price is None or lead.payout is None:
         raise LedgerError(f"lead {lead.pk} has no sale to record (campaign, price or payout)")
-    with transaction.atomic():
-        # The lead's row lock makes the check below and the insert one step, even if
-        # two workers try to record the same sale.
-        Lead.objects.select_for_update().filter(pk=lead.pk).exists()
-        if LedgerEntry.objects.filter(lead=lead, kind=LedgerKind.SALE).exists():
-            raise LedgerError(f"lead {lead.pk} already has a sale in the ledger")
-        charge, payout = amount(lead.price), amount(lead.payout)
-        return LedgerEntry.objects.create(
-            kind=LedgerKind.SALE,
-            lead=lead,
-            buyer_id=lead.sold_campaign.buyer_id,
-            campaign_id=lead.sold_campaign_id,
-            publisher_id=lead.publisher_id,
-            charge=charge,
-            payout=payout,
-            margin=charge - payout,
-            created_at=booking_time(lead.sold_at),
-        )
+    if buyer_id is None:
+        buyer_id = lead.sold_campaign.buyer_id  # type: ignore[union-attr]
+    charge, payout = amount(lead.price), amount(lead.payout)
+    try:
+        with transaction.atomic(savepoint=savepoint):
+            return LedgerEntry.objects.create(
+                kind=LedgerKind.SALE,
+                lead=lead,
+                buyer_id=buyer_id,
+                campaign_id=lead.sold_campaign_id,
+                publisher_id=lead.publisher_id,
+                charge=charge,
+                payout=payout,
+                margin=charge - payout,
+                created_at=booking_time(lead.sold_at),
+            )
+    except IntegrityError as exc:
+        raise LedgerError(f"lead {lead.pk} already has a sale in the ledger") from exc
 
 
 def reverse_sale(

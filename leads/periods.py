@@ -68,7 +68,12 @@ def is_closed(month: date) -> bool:
 def booking_time(moment: datetime | None) -> datetime:
     """When a ledger row meant for ``moment`` (default: now) is dated: ``moment`` itself
     while its month is open, else the start of the first open month after it."""
-    moment = moment or timezone.now()
+    now = timezone.now()
+    moment = moment or now
+    if moment <= now and month_of(moment) == month_of(now):
+        # A month closes only once it is over (``close_period``), so the month still
+        # going on is open: no query on every sale.
+        return moment
     period = closed_period_at(moment)
     while period is not None:
         moment = period.ends_at

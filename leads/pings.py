@@ -20,7 +20,7 @@ from buyers.circuits import ping_outcomes
 from exchange.auction import Auction, AuctionResult, LeadContext, run_auction_to_end, start_auction
 from exchange.config_cache import KeyInfo, PublisherInfo, VerticalInfo
 from plumbing.logs import bind
-from plumbing.rows import PendingInsert, insert_together
+from plumbing.rows import PendingInsert, insert_together, insert_with_ids
 
 from . import recorder
 from .choices import LeadStatus
@@ -73,9 +73,9 @@ def lead_ttl(lead: Lead) -> int:
 
 def write_auction(lead: Lead, auction: AuctionResult) -> list[Bid]:
     """The lead and its bids, in one transaction: what a post needs to find."""
-    with transaction.atomic():
-        lead.save(force_insert=True)
-        return Bid.objects.bulk_create(_bid_rows(lead, auction, lead.created_at))
+    bids = _bid_rows(lead, auction, lead.created_at)
+    insert_with_ids([lead], bids)  # PostgreSQL: one statement
+    return bids
 
 
 def write_calls(lead: Lead, auction: AuctionResult, events: list[LeadEvent]) -> None:

@@ -45,6 +45,7 @@ def check_at_post(
     hashes: list[str],
     is_test: bool,
     now: datetime,
+    held: dict[int, datetime | None] | None = None,
 ) -> PostChecks:
     campaigns = [config.campaigns[c] for c in dict.fromkeys(campaign_ids) if c in config.campaigns]
     result = PostChecks()
@@ -61,11 +62,10 @@ def check_at_post(
                 f" ({verdict.detail})",
             }
         )
-    held = (
-        {}
-        if is_test
-        else claims.buyers_holding({c.buyer_id for c in campaigns}, hashes, lead_id, now)
-    )
+    if is_test:
+        held = {}
+    elif held is None:  # else read by the caller a moment ago
+        held = claims.buyers_holding({c.buyer_id for c in campaigns}, hashes, lead_id, now)
     filter_values = {**values, "publisher": publisher_slug, "sub_id": sub_id}
     for campaign in campaigns:
         reason = ""

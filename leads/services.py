@@ -24,7 +24,7 @@ from plumbing.pii import email_hash, phone_hash, split_pii
 
 from . import claims
 from .choices import LeadStatus
-from .delivery import answer_for, start_deliveries
+from .delivery import Held, answer_for, fresh_lease, start_deliveries
 from .ledger import ZERO
 from .models import Lead
 from .pings import event_row, write_auction, write_calls
@@ -80,9 +80,15 @@ def screen_lead(
 
 
 def _checks_at_post(
-    config: Config, lead: Lead, full: dict[str, Any], campaign_ids: list[int], now: datetime
+    config: Config,
+    lead: Lead,
+    full: dict[str, Any],
+    campaign_ids: list[int],
+    now: datetime,
+    held: dict[int, datetime | None] | None = None,
 ) -> dict[int, str]:
-    """Run the checks at post; write their trace; the campaigns to skip."""
+    """Run the checks at post; write their trace; the campaigns to skip. ``held``: the
+    buyers holding the person, when the caller has just read them."""
     publisher = config.publishers.get(lead.publisher_id)
     checks = check_at_post(
         config,
@@ -94,6 +100,7 @@ def _checks_at_post(
         hashes=[] if lead.is_test else _hashes(lead),
         is_test=lead.is_test,
         now=now,
+        held=held,
     )
     if checks.trace:
         lead.trace = [*(lead.trace or []), *checks.trace]
@@ -139,21 +146,33 @@ def post_lead(
 
     # The conditional UPDATE is the claim: of two identical posts only one moves the
     # lead out of 'pinged'; the other replays or waits.
-    claimed = move_lead(lead, LeadStatus.POSTING, note="posted", at=now, posted_at=now, **columns)
+    # A sync post takes the lead's lease with the same write (see ``Held``).
+    lease = fresh_lease(config, [c.id for c in vertical.campaigns], now)
+    if mode == "async":
+        lease = None
+    claimed = move_lead(
+        lead,
+        LeadStatus.POSTING,
+        note="posted",
+        at=now,
+        posted_at=now,
+        lease_until=lease,
+        **columns,
+    )
     if claimed is None:
         lead.refresh_from_db()
         if lead.result is not None:
             return 200, lead.result
         raise LeadError(409, "post_in_progress", "This lead is being posted; retry shortly.")
-    lead.refresh_from_db()
     refusal = screen_lead(vertical, lead.pk, columns, lead.is_test, now)
     if refusal:
         return 200, finish_without_sale(lead, refusal)
     ranked = lead.bids.filter(rank__isnull=False, price__isnull=False).order_by("rank")
     offers = [(b.campaign_id, b.price, b) for b in ranked if b.price is not None]
     skip = _checks_at_post(config, lead, full, [c for c, _, _ in offers], now)
-    start_deliveries(lead, offers, {}, config, skip)
-    return 200, answer_for(lead, mode=mode, config=config)
+    rows = start_deliveries(lead, offers, {}, config, skip, claim_first=lease is not None)
+    held = Held(lead, lease, rows) if lease is not None else None
+    return 200, answer_for(lead, mode=mode, config=config, held=held)
 
 
 def finish_without_sale(lead: Lead, reason: str) -> dict[str, Any]:
@@ -213,12 +232,12 @@ def _direct_post(
     refusal: str,
     now: datetime,
 ) -> tuple[int, dict[str, Any]]:
-    held = {}
+    holding: dict[int, datetime | None] = {}
     if not refusal and not key.is_test:
-        held = _held_by_buyers(vertical, lead_id, _hashes(columns), now)
+        holding = _buyers_holding(vertical, lead_id, _hashes(columns), now)
     ctx = LeadContext(
         str(lead_id), vertical, publisher, sub_id, values, key.is_test, now,
-        excluded_campaigns=held,
+        excluded_campaigns=_held_by_buyers(vertical, holding, now),
     )  # fmt: skip
     auction = AuctionResult() if refusal else run_auction(ctx)
     reasons = [refusal] if refusal else auction.reasons
@@ -235,6 +254,10 @@ def _direct_post(
         idempotency_key=idempotency_key,
         created_at=now,
         posted_at=now,
+        # A sync post with a buyer to post to holds the lease from the first write.
+        lease_until=fresh_lease(config, [c.id for c in vertical.campaigns], now)
+        if auction.best and mode == "sync"
+        else None,
         **columns,
     )
     try:
@@ -249,22 +272,35 @@ def _direct_post(
     if not auction.best:
         return 200, finish_without_sale(lead, reasons[0] if reasons else "no_bids")
     ranked = sorted((b for b in bids if b.rank and b.price is not None), key=lambda b: b.rank or 0)
-    skip = _checks_at_post(config, lead, values, [b.campaign_id for b in ranked], now)
-    start_deliveries(lead, [(b.campaign_id, b.price or ZERO, b) for b in ranked], {}, config, skip)
-    return 200, answer_for(lead, mode=mode, config=config)
+    skip = _checks_at_post(
+        config, lead, values, [b.campaign_id for b in ranked], now, None if key.is_test else holding
+    )
+    offers = [(b.campaign_id, b.price or ZERO, b) for b in ranked]
+    held_lease = lead.lease_until
+    rows = start_deliveries(lead, offers, {}, config, skip, claim_first=held_lease is not None)
+    held = Held(lead, held_lease, rows) if held_lease is not None else None
+    return 200, answer_for(lead, mode=mode, config=config, held=held)
+
+
+def _buyers_holding(
+    vertical: VerticalInfo, lead_id: Any, hashes: list[str], now: datetime
+) -> dict[int, datetime | None]:
+    """Buyers (of campaigns that dedupe) holding this person through another lead (one
+    query); read again by the claim before each post, which makes it exact."""
+    buyers = {c.buyer_id for c in vertical.campaigns if c.dedupe_days}
+    return claims.buyers_holding(buyers, hashes, lead_id, now)
 
 
 def _held_by_buyers(
-    vertical: VerticalInfo, lead_id: Any, hashes: list[str], now: datetime
+    vertical: VerticalInfo, holding: dict[int, datetime | None], now: datetime
 ) -> dict[int, str]:
-    """Campaigns whose buyer holds this person within the campaign's own window (one
-    query): left out of the auction. The claim before each post makes it exact."""
-    windows = {c.id: (c.buyer_id, c.dedupe_days) for c in vertical.campaigns if c.dedupe_days}
-    held = claims.buyers_holding({b for b, _ in windows.values()}, hashes, lead_id, now)
+    """Campaigns whose buyer holds this person within the campaign's own window: left
+    out of the auction."""
     excluded = {}
-    for campaign_id, (buyer_id, days) in windows.items():
-        if buyer_id in held:
-            sold_at = held[buyer_id]
+    for campaign in vertical.campaigns:
+        days = campaign.dedupe_days
+        if days and campaign.buyer_id in holding:
+            sold_at = holding[campaign.buyer_id]
             if sold_at is None or sold_at >= now - timedelta(days=days):
-                excluded[campaign_id] = f"{DUPLICATE_FOR_BUYER} (within {days} days)"
+                excluded[campaign.id] = f"{DUPLICATE_FOR_BUYER} (within {days} days)"
     return excluded

@@ -128,6 +128,32 @@ def insert_together(*groups: Sequence[models.Model], durable: bool = True) -> No
     _written(groups, db)
 
 
+def insert_with_ids(*groups: Sequence[models.Model]) -> None:
+    """``insert_together``, reading the last group's database-assigned primary keys back
+    into its objects: on PostgreSQL in the same one statement (``RETURNING``, in the
+    order of the rows, as ``bulk_create`` has it), elsewhere by ``bulk_create``."""
+    *first, last = groups
+    first = [g for g in first if g]
+    if not last:
+        insert_together(*first)
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        with transaction.atomic(using=db.alias):
+            insert_together(*first)
+            type(last[0])._base_manager.using(db.alias).bulk_create(last)
+        return
+    model = type(last[0])
+    sql, params = _one_statement([*_statements(tuple(first), db), *_statements((last,), db)])
+    sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    with db.cursor() as cursor:  # one statement: atomic on its own
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for obj, pk in zip(last, ids, strict=True):
+        obj.pk = pk
+    _written((*first, last), db)
+
+
 class PendingInsert:
     """Rows written ahead of the moment they are confirmed: ``commit()`` confirms them,
     ``discard()`` (or leaving the ``with`` block without a commit) takes them back.
