@@ -247,8 +247,9 @@ def get_config() -> Config:
 
 
 def stop_refresher() -> None:
-    """Stop this process's background refresher, if it runs (before the database goes)."""
-    refresher = _refresher.peek()
+    """Stop this process's background refresher, if it runs, and close its connection
+    (before the database goes); the next ``get_config()`` starts a new one."""
+    refresher = _refresher.discard()
     if refresher is not None:
         refresher.stop()
 
