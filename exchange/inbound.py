@@ -126,7 +126,9 @@ def write(batch: list[Seen]) -> None:
 
 
 _writer = PerProcess(
-    lambda: BatchWriter("switchyard-inbound", settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000, write)
+    lambda: BatchWriter(
+        "switchyard-inbound", settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000, write
+    )
 )
 
 
