@@ -16,6 +16,7 @@ request to find the cache older than ``CONFIG_CACHE_SECONDS`` checks for itself.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import threading
 import time
@@ -171,34 +172,44 @@ def build_config(revision: int) -> Config:
 
 
 class _Cache:
+    """This process's compiled configuration. ``invalidate()`` counts the changes this
+    process made (``wanted``); a config is served only once it was built after the last
+    of them (``built``), so a request never gets the old config while another thread is
+    still rebuilding it, and a change that lands during a rebuild is not lost."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.config: Config | None = None
+        # The config with the ``wanted`` it was built after, swapped as one, so a reader
+        # never pairs a new number with an old config.
+        self.current: tuple[Config, int] | None = None
         self.checked_at = 0.0
-        self.stale = True
+        self.changes = itertools.count(1)  # next() is atomic: no two get the same number
+        self.wanted = next(self.changes)  # the number of the last invalidation
 
     def get(self) -> Config:
-        config = self.config
+        current = self.current
         ttl = settings.SWITCHYARD["CONFIG_CACHE_SECONDS"]
-        if config is not None and not self.stale and time.monotonic() - self.checked_at < ttl:
-            return config
+        if (
+            current is not None
+            and current[1] == self.wanted
+            and time.monotonic() - self.checked_at < ttl
+        ):
+            return current[0]
         return self.check()
 
     def check(self) -> Config:
         """Read the revision now; rebuild if it moved or this process changed something."""
         with self.lock:
-            # Cleared before the revision is read: an invalidation that lands while this
-            # rebuild reads the database stays, and the next request rebuilds again,
-            # instead of being wiped out and a fresh key answered 401 until the TTL.
-            was_stale, self.stale = self.stale, False
+            wanted = self.wanted
             revision = _current_revision()
-            if self.config is None or was_stale or self.config.revision != revision:
-                self.config = build_config(revision)
+            current = self.current
+            if current is None or current[1] != wanted or current[0].revision != revision:
+                self.current = current = (build_config(revision), wanted)
             self.checked_at = time.monotonic()
-            return self.config
+            return current[0]
 
     def invalidate(self) -> None:
-        self.stale = True
+        self.wanted = next(self.changes)
 
 
 _cache = _Cache()
@@ -247,8 +258,9 @@ def get_config() -> Config:
 
 
 def stop_refresher() -> None:
-    """Stop this process's background refresher, if it runs (before the database goes)."""
-    refresher = _refresher.peek()
+    """Stop this process's background refresher, if it runs, and close its connection
+    (before the database goes); the next ``get_config()`` starts a new one."""
+    refresher = _refresher.discard()
     if refresher is not None:
         refresher.stop()
 

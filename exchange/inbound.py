@@ -9,12 +9,9 @@ suite), like the call log of pings (``leads.recorder``). What a killed process h
 
 from __future__ import annotations
 
-import atexit
 import codecs
 import logging
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from plumbing.batch_writer import BatchWriter
 from plumbing.fields import PII_FIELDS
 from plumbing.masking import MASK, pii_values, scrub_text
 from plumbing.per_process import PerProcess
@@ -119,37 +117,6 @@ def personal_values(data: Any) -> list[str]:
     return pii_values(found)
 
 
-class Writer:
-    """One writer thread per process, woken by the first hand-over of an interval."""
-
-    def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self.pending: list[Seen] = []
-        self.lock = threading.Lock()
-        self.wake = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="switchyard-inbound", daemon=True)
-        self.thread.start()
-        atexit.register(self.flush)
-
-    def hand_over(self, seen: Seen) -> None:
-        with self.lock:
-            self.pending.append(seen)
-        self.wake.set()
-
-    def flush(self) -> None:
-        with self.lock:
-            batch, self.pending = self.pending, []
-        if batch:
-            write(batch)
-
-    def _run(self) -> None:
-        while True:
-            self.wake.wait()
-            time.sleep(self.interval_s)
-            self.wake.clear()
-            self.flush()
-
-
 def write(batch: list[Seen]) -> None:
     try:
         insert_together([seen.row() for seen in batch])
@@ -158,7 +125,11 @@ def write(batch: list[Seen]) -> None:
         connection.close()
 
 
-_writer = PerProcess(lambda: Writer(settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000))
+_writer = PerProcess(
+    lambda: BatchWriter(
+        "switchyard-inbound", settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000, write
+    )
+)
 
 
 _hand_over: Callable[[Seen], None] | None = None

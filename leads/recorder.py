@@ -15,10 +15,7 @@ bid, sale or delivery) is lost.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +24,7 @@ from django.db import connection
 
 from buyers.circuits import record_outcomes
 from exchange import inbound as inbound_log
+from plumbing.batch_writer import BatchWriter
 from plumbing.per_process import PerProcess
 from plumbing.rows import insert_together
 
@@ -71,56 +69,32 @@ class Batch:
 written: list[Callable[[Batch], None]] = []
 
 
-class Recorder:
-    """One writer thread per process, woken by the first hand-over of an interval."""
+class Recorder(BatchWriter[Batch]):
+    """One writer thread per process, woken by the first hand-over of an interval; the
+    batches handed over meanwhile are written as one."""
 
     def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self.pending = Batch()
-        self.lock = threading.Lock()
-        self.writing = threading.Lock()  # held while a batch is written
-        self.wake = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="switchyard-recorder", daemon=True)
-        self.thread.start()
-        atexit.register(self.flush)
+        super().__init__("switchyard-recorder", interval_s, _write_together)
 
-    def hand_over(self, batch: Batch) -> None:
-        with self.lock:
-            self.pending.add(batch)
-        self.wake.set()
 
-    def flush(self) -> None:
-        """Write everything handed over so far (the thread's loop; exit; tests). Returns
-        once it is written, including a batch the thread was writing meanwhile."""
-        with self.writing:
-            with self.lock:
-                batch, self.pending = self.pending, Batch()
-            if batch:
-                self._write(batch)
-
-    def _write(self, batch: Batch) -> None:
+def _write_together(batches: list[Batch]) -> None:
+    batch = Batch()
+    for each in batches:
+        batch.add(each)
+    try:
+        batch.write()
+    except Exception:
+        # A broken connection (database restarted): one more try on a new one.
+        connection.close()
         try:
             batch.write()
         except Exception:
-            # A broken connection (database restarted): one more try on a new one.
+            log.exception(
+                "could not write %d call log rows and %d events; dropped",
+                len(batch.logs),
+                len(batch.events),
+            )
             connection.close()
-            try:
-                batch.write()
-            except Exception:
-                log.exception(
-                    "could not write %d call log rows and %d events; dropped",
-                    len(batch.logs),
-                    len(batch.events),
-                )
-                connection.close()
-
-    def _run(self) -> None:
-        while True:
-            self.wake.wait()
-            # Let the interval's other pings join this write.
-            time.sleep(self.interval_s)
-            self.wake.clear()
-            self.flush()
 
 
 _recorder = PerProcess(lambda: Recorder(settings.SWITCHYARD["CALL_LOG_FLUSH_MS"] / 1000))
@@ -150,3 +124,11 @@ def flush() -> None:
     recorder = _recorder.peek()
     if recorder is not None:
         recorder.flush()
+
+
+def stop() -> None:
+    """Write what this process's recorder holds and end its thread; the next hand-over
+    starts a new one (the test harness, between tests)."""
+    recorder = _recorder.discard()
+    if recorder is not None:
+        recorder.stop()

@@ -35,3 +35,10 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        # Folders, not a host: kombu's virtual transports default the hostname to
+        # "localhost" and warn on every connection that none was given (every command
+        # that queues a task printed it).
+        return {}

@@ -31,3 +31,11 @@ class PerProcess(Generic[T]):
     def peek(self) -> T | None:
         """This process's object if it was built here, else None (nothing is built)."""
         return self._value if self._pid == os.getpid() else None
+
+    def discard(self) -> T | None:
+        """Forget this process's object and return it (or None): the next ``get()``
+        builds a new one (after the caller stopped the old one's thread)."""
+        with self._lock:
+            value = self.peek()
+            self._value = None
+            return value

@@ -228,6 +228,11 @@ class BuyerLatency:
     outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
+    def all_timed_out(self) -> bool:
+        """Every call timed out: no latency to show, only the timeouts."""
+        return self.calls > 0 and self.outcomes.get(Outcome.TIMEOUT, 0) == self.calls
+
+    @property
     def p50(self) -> int | None:
         return percentile_bound(self.histogram, 0.50)
 
@@ -244,7 +249,8 @@ class BuyerLatency:
 
 
 def latency_by_buyer(scope: Scope, kind: str = "ping") -> list[BuyerLatency]:
-    """Per buyer: calls of ``kind``, their latency histogram and outcome classes."""
+    """Per buyer: calls of ``kind``, the latency histogram of those that were answered
+    (a timed-out call has no latency of its own) and outcome classes."""
     rows = (
         scope.narrow(CallHour.objects.filter(kind=kind))
         .values("buyer_id", "buyer__name", "outcome")
@@ -256,6 +262,8 @@ def latency_by_buyer(scope: Scope, kind: str = "ping") -> list[BuyerLatency]:
         b = buyers.setdefault(r["buyer_id"], BuyerLatency(r["buyer_id"], r["buyer__name"]))
         b.calls += r["calls"]
         b.outcomes[r["outcome"]] = b.outcomes.get(r["outcome"], 0) + r["calls"]
+        if r["outcome"] == Outcome.TIMEOUT:
+            continue  # its "latency" is the timeout it was cut at: counted as a timeout only
         for i, name in enumerate(BUCKET_FIELDS):
             b.histogram[i] += r[name] or 0
     return sorted(buyers.values(), key=lambda b: b.name)

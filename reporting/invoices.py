@@ -63,14 +63,17 @@ def issue_invoice(buyer: Buyer, period: Period, *, user: Any = None) -> Invoice:
                 f"{overlapping.period_to}; void it first to reissue."
             )
         statement = buyer_statement(buyer, period.start, period.end)
-        now = timezone.now()
-        year, sequence, number = _next_number(DocumentKind.INVOICE, now)
-        invoice = Invoice.objects.create(
-            kind=DocumentKind.INVOICE,
-            number=number,
-            year=year,
-            sequence=sequence,
-            buyer=buyer,
+        net = cents(statement.net)
+        if not net:
+            # A document for nothing would still take the year's next number for good.
+            raise InvoiceRefused(
+                f"Nothing to invoice: {buyer.name}'s net from {period.first} to "
+                f"{period.last} is 0.00."
+            )
+        invoice = _issue(
+            DocumentKind.INVOICE,
+            user,
+            buyer_id=buyer.pk,
             buyer_name=buyer.name,
             period_from=period.first,
             period_to=period.last,
@@ -80,25 +83,12 @@ def issue_invoice(buyer: Buyer, period: Period, *, user: Any = None) -> Invoice:
             returns=cents(statement.returns_amount),
             adjustments_count=statement.adjustments_count,
             adjustments=cents(statement.adjustments_amount),
-            net=cents(statement.net),
-            issued_at=now,
-            issued_by=user,
+            net=net,
         )
         rows = lines("buyer", buyer, period.start, period.end).values_list(  # type: ignore[misc]
             "pk", "created_at", "lead_id", "kind", "reason", "amount"
         )
-        _copy(
-            InvoiceLine(
-                invoice=invoice,
-                entry_id=pk,
-                date=at,
-                lead_id=lead_id,
-                kind=kind,
-                description=reason,
-                amount=value,
-            )
-            for pk, at, lead_id, kind, reason, value in rows.iterator(chunk_size=BATCH)
-        )
+        _copy(invoice, rows.iterator(chunk_size=BATCH))
     return invoice
 
 
@@ -110,13 +100,9 @@ def void_invoice(invoice: Invoice, *, user: Any = None) -> Invoice:
             raise InvoiceRefused(f"{invoice.number} is a credit note: it cannot be voided.")
         if Invoice.objects.filter(credit_for=invoice).exists():
             raise InvoiceRefused(f"{invoice.number} is already voided.")
-        now = timezone.now()
-        year, sequence, number = _next_number(DocumentKind.CREDIT_NOTE, now)
-        credit = Invoice.objects.create(
-            kind=DocumentKind.CREDIT_NOTE,
-            number=number,
-            year=year,
-            sequence=sequence,
+        credit = _issue(
+            DocumentKind.CREDIT_NOTE,
+            user,
             buyer_id=invoice.buyer_id,
             buyer_name=invoice.buyer_name,
             period_from=invoice.period_from,
@@ -130,21 +116,11 @@ def void_invoice(invoice: Invoice, *, user: Any = None) -> Invoice:
             adjustments=-invoice.adjustments,
             net=-invoice.net,
             credit_for=invoice,
-            issued_at=now,
-            issued_by=user,
         )
-        _copy(
-            InvoiceLine(
-                invoice=credit,
-                entry_id=line.entry_id,
-                date=line.date,
-                lead_id=line.lead_id,
-                kind=line.kind,
-                description=line.description,
-                amount=-line.amount,
-            )
-            for line in invoice.lines.order_by("pk").iterator(chunk_size=BATCH)
+        rows = invoice.lines.order_by("pk").values_list(
+            "entry_id", "date", "lead_id", "kind", "description", "amount"
         )
+        _copy(credit, rows.iterator(chunk_size=BATCH), sign=-1)
     return credit
 
 
@@ -160,7 +136,35 @@ def _next_number(kind: DocumentKind, now: Any) -> tuple[int, int, str]:
     return year, counter.last, f"{PREFIXES[kind]}-{year}-{counter.last:04d}"
 
 
-def _copy(items: Iterable[InvoiceLine]) -> None:
-    iterator: Iterator[InvoiceLine] = iter(items)
+def _issue(kind: DocumentKind, user: Any, **figures: Any) -> Invoice:
+    """Create a document of ``kind`` under its year's next number (inside a transaction)."""
+    now = timezone.now()
+    year, sequence, number = _next_number(kind, now)
+    return Invoice.objects.create(
+        kind=kind,
+        number=number,
+        year=year,
+        sequence=sequence,
+        issued_at=now,
+        issued_by=user,
+        **figures,
+    )
+
+
+def _copy(document: Invoice, rows: Iterable[tuple], *, sign: int = 1) -> None:
+    """Copy ``rows`` (entry id, date, lead id, kind, description, amount) as the
+    document's lines, their amounts times ``sign``, in batches."""
+    iterator: Iterator[InvoiceLine] = (
+        InvoiceLine(
+            invoice=document,
+            entry_id=entry_id,
+            date=at,
+            lead_id=lead_id,
+            kind=kind,
+            description=description,
+            amount=sign * amount,
+        )
+        for entry_id, at, lead_id, kind, description, amount in rows
+    )
     while batch := list(islice(iterator, BATCH)):
         InvoiceLine.objects.bulk_create(batch)

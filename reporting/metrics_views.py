@@ -28,7 +28,7 @@ def scrape(request: HttpRequest) -> HttpResponse:
     if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         answer = _error(
             401,
-            "unauthorized",
+            "unauthenticated",  # as the API says for a missing or wrong key (SPEC §3)
             "Send Authorization: Bearer <METRICS_TOKEN>."
             if token
             else "METRICS_TOKEN is not set: /metrics is off.",

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -18,10 +20,52 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     for item in items:
         marker = item.get_closest_marker("django_db")
-        # A test that watches what runs on commit needs its own transaction to watch.
-        watches_commits = "django_capture_on_commit_callbacks" in getattr(item, "fixturenames", ())
-        if marker is not None and not marker.kwargs.get("transaction") and not watches_commits:
+        # Every one, those that capture on-commit callbacks too (what they capture runs
+        # at each real commit instead): a test's transaction held open for the whole test
+        # would hold SQLite's one write lock (or PostgreSQL's row locks) against the
+        # recorder's thread, and a test waiting for the recorder would wait for ever.
+        if marker is not None and not marker.kwargs.get("transaction"):
             item.add_marker(pytest.mark.django_db(**{**marker.kwargs, "transaction": True}))
+
+
+if PRODUCTION_LIKE:
+
+    @pytest.fixture
+    def django_capture_on_commit_callbacks() -> Any:
+        """pytest-django's capture, for a test on committed data: each callback the code
+        registers is captured, and run at its transaction's real commit when
+        ``execute=True`` (in a rolled-back test they would never run otherwise)."""
+        from django.db import transaction
+
+        @contextlib.contextmanager
+        def capture(*, using: str = "default", execute: bool = False) -> Iterator[list]:
+            callbacks: list[Any] = []
+            register = transaction.on_commit
+
+            def on_commit(func: Any, using: str | None = None, robust: bool = False) -> None:
+                callbacks.append(func)
+                if execute:
+                    register(func, using=using, robust=robust)
+
+            with mock.patch.object(transaction, "on_commit", on_commit):
+                yield callbacks
+
+        return capture
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """With production's background threads on, each test's end writes what the
+    recorder holds and stops the threads, before the test's fixtures (its database rows)
+    go: nothing a test left is written into the next one, and no thread reads a
+    database being emptied. The next test that needs them starts its own."""
+    if not PRODUCTION_LIKE:
+        return
+    from exchange.config_cache import stop_refresher
+    from leads import recorder
+
+    recorder.stop()
+    stop_refresher()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -91,8 +91,30 @@ def _lead(value: Any) -> Lead:
 
 
 class Pages(LimitOffsetPagination):
+    """``limit`` (1 to 1000, 100 if absent) and ``offset`` (0 or more); any other value
+    is refused with a 422 naming the parameter rather than quietly replaced."""
+
     default_limit = 100
     max_limit = 1000
+
+    def get_limit(self, request: Request) -> int:
+        return self._whole(request, self.limit_query_param, 1, self.max_limit, self.default_limit)
+
+    def get_offset(self, request: Request) -> int:
+        return self._whole(request, self.offset_query_param, 0, None, 0)
+
+    @staticmethod
+    def _whole(request: Request, name: str, least: int, most: int | None, default: int) -> int:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return default
+        value = int(raw) if raw.strip().isdigit() else -1
+        if value < least or (most is not None and value > most):
+            bounds = f"from {least} to {most}" if most is not None else f"{least} or more"
+            raise ApiError(
+                422, "invalid", f"'{name}' must be a whole number {bounds}.", {name: [bounds]}
+            )
+        return value
 
 
 class BoughtLeadsView(BuyerApiView, ListAPIView):

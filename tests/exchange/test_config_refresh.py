@@ -57,3 +57,50 @@ def test_another_process_change_is_picked_up_in_the_background(settings: Any) ->
     assert (name, open_now) == ("Renamed", True)
     assert queries.captured_queries == []  # this thread, the request's, asked nothing
     assert not refresher.thread.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)  # the rebuilding thread reads on its own connection
+def test_a_key_saved_here_is_honoured_at_once_while_another_thread_rebuilds(
+    api: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request must not be answered from the old configuration because another thread
+    (the background refresher) has started rebuilding it: the new key was refused 401."""
+    import threading
+
+    from django.db import connections
+
+    from exchange import config_cache
+    from exchange.services import create_api_key
+
+    settings.SWITCHYARD = {**settings.SWITCHYARD, "CONFIG_CACHE_SECONDS": 60.0}
+    publisher, first_key = make_publisher()
+    lead = "/api/v1/leads/00000000-0000-4000-8000-000000000000"
+    # The configuration built, and fresh for a minute (the first request also loads
+    # what every request needs, so the one below reaches the key check at once).
+    assert api.get(lead, HTTP_AUTHORIZATION=f"Bearer {first_key}").status_code == 404
+    real_build = config_cache.build_config
+    rebuilding, go_on = threading.Event(), threading.Event()
+
+    def slow_build(revision: int) -> Any:
+        if threading.current_thread().name == "rebuilder":
+            rebuilding.set()
+            go_on.wait(5)
+        return real_build(revision)
+
+    monkeypatch.setattr(config_cache, "build_config", slow_build)
+    _, key = create_api_key(kind="live", name="second", publisher=publisher)
+
+    def rebuild() -> None:
+        try:
+            config_cache._cache.check()
+        finally:
+            connections.close_all()
+
+    rebuilder = threading.Thread(target=rebuild, name="rebuilder")
+    rebuilder.start()
+    assert rebuilding.wait(5)
+    threading.Timer(1.0, go_on.set).start()  # the rebuild ends a moment later
+    answer = api.get(lead, HTTP_AUTHORIZATION=f"Bearer {key}")
+    rebuilder.join(10)
+
+    assert answer.status_code == 404, answer.content  # the key is known: no such lead

@@ -9,12 +9,16 @@ created for this session.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,9 @@ import pytest
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 40
+# Each worker of this test process gets a node name of its own: two workers of one name
+# clash on RabbitMQ's exclusive pidbox queue.
+_NAMES = itertools.count(1)
 
 
 def integration_enabled() -> bool:
@@ -82,7 +89,7 @@ class Worker:
             "--loglevel",
             "INFO",
             "--hostname",
-            f"switchyard-it-{os.getpid()}-{self.starts}@%h",
+            f"switchyard-it-{os.getpid()}-{next(_NAMES)}@%h",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -173,3 +180,99 @@ def wait_for(
         time.sleep(0.2)
     log = f"\n--- worker log ---\n{worker.log()}" if worker else ""
     raise AssertionError(f"timed out after {timeout} s waiting for {what}{log}")
+
+
+def free_port() -> int:
+    """A free port from ``IT_PORT_BASE`` (default 18300) up, so parallel runs on a shared
+    machine can each be given a range of their own."""
+    base = int(os.environ.get("IT_PORT_BASE", "18300"))
+    for port in range(base, base + 100):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}..{base + 99}")
+
+
+def web_command(server: str, port: int) -> list[str]:
+    """One production web process as the README runs it (one worker, its request threads)."""
+    if server == "granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "wsgi", "exchange.wsgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--blocking-threads", "8",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "gunicorn", "--workers", "1",
+        "--bind", f"127.0.0.1:{port}", "exchange.wsgi:application",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def web_processes(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., list[str]]]:
+    """``web_processes(count, server=..., env=...)`` starts that many web server processes
+    on the test database and returns their base URLs once each answers; all stop at the end,
+    and their database sessions are gone before the test database is dropped."""
+    from django.conf import settings
+    from django.db import connection
+
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        pytest.skip("needs CACHE_URL on Redis (rediscache://...)")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        count: int = 2, *, server: str = "gunicorn", env: dict[str, str] | None = None
+    ) -> list[str]:
+        urls = []
+        for _ in range(count):
+            port = free_port()
+            log = (tmp_path / f"web-{len(procs)}.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    web_command(server, port),
+                    cwd=BASE_DIR,
+                    env={**worker_env, **(env or {})},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+            _wait_until_answering(urls[-1], tmp_path)
+        return urls
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # PostgreSQL notices a closed client a moment later: let its backends go before the
+    # test database is dropped.
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+            if not cursor.fetchone()[0]:
+                break
+            time.sleep(0.1)
+
+
+def _wait_until_answering(url: str, logs: Path) -> None:
+    deadline = time.monotonic() + 40
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v1/health", timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return  # answering (503 for a missing broker is still an answer)
+        except OSError:
+            if time.monotonic() > deadline:
+                text = [p.read_text(errors="replace") for p in logs.glob("web-*.log")]
+                raise AssertionError(f"a web process did not start: {text}") from None
+            time.sleep(0.2)

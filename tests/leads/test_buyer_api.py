@@ -185,3 +185,32 @@ def test_a_return_note_holding_nul_is_422(api: Any, sale: dict) -> None:
         "note": ["text of 500 characters at most, without NUL"]
     }
     assert Lead.objects.get(pk=sale["lead_id"]).status == "sold"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"offset": "-5"}, "offset"),
+    ],
+)
+def test_a_page_size_or_offset_out_of_range_is_422_naming_it(
+    api: Any, sale: dict, query: dict, field: str
+) -> None:
+    answer = api.get("/api/v1/buyer/leads", query, HTTP_AUTHORIZATION=f"Bearer {sale['buyer_key']}")
+
+    assert answer.status_code == 422, answer.content
+    assert answer.json()["error"]["code"] == "invalid"
+    assert list(answer.json()["error"]["fields"]) == [field]
+
+
+def test_a_page_size_in_range_is_honoured(api: Any, sale: dict) -> None:
+    answer = api.get(
+        "/api/v1/buyer/leads", {"limit": "1"}, HTTP_AUTHORIZATION=f"Bearer {sale['buyer_key']}"
+    )
+
+    assert answer.status_code == 200
+    assert len(answer.json()["results"]) == 1

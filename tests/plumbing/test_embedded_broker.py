@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kombu import Connection
+from kombu import Connection, pools
 
 import exchange.celery  # noqa: F401  (it makes filesystem:// the atomic transport)
 from plumbing import embedded_broker
@@ -60,3 +60,17 @@ def test_a_message_is_invisible_to_consumers_until_it_is_whole(
     assert during_write == ["nothing"]
     assert message.payload == payload
     assert not [f for f in os.listdir(folder) if f.endswith((".msg", ".partial"))]
+
+
+def test_queueing_a_message_logs_no_warning_about_a_missing_hostname(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every command that queued a task (erase_person, say) printed kombu's "No hostname
+    # was supplied. Reverting to default 'localhost'": a folder broker has no host.
+    with caplog.at_level("WARNING"), connect(folder) as conn:
+        # As Celery sends a task: through kombu's producer pool (its connections are clones).
+        with pools.producers[conn].acquire(block=True) as producer:
+            producer.publish({"n": 1}, routing_key="quiet")
+        assert conn.SimpleQueue("quiet").get(timeout=1).payload == {"n": 1}
+
+    assert [r.getMessage() for r in caplog.records] == []

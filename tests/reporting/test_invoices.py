@@ -148,3 +148,35 @@ def test_the_admin_lists_invoices_read_only_and_voids_them_by_credit_note(
     assert f"{invoice.number} voided by CN-{year()}-0001" in voided.content.decode()
     assert Invoice.objects.get(pk=invoice.pk).is_voided
     assert fin.get(f"/admin/reporting/invoice/{invoice.pk}/delete/").status_code == 403
+
+
+def test_a_buyer_owing_nothing_gets_no_invoice_and_no_number_is_used(
+    book: Any, fin: Client
+) -> None:
+    from buyers.models import Buyer
+
+    Buyer.objects.create(slug="quiet", name="Quiet Buyer")
+
+    refused = fin.post(
+        "/reports/invoices/issue/",
+        {"buyer": "quiet", "from": "2026-10-01", "to": "2026-10-31"},
+        follow=True,
+    )
+    issued = issue_invoice(book.summit, OCTOBER_DAYS)
+
+    assert "Nothing to invoice: Quiet Buyer&#x27;s net from 2026-10-01 to 2026-10-31 is 0.00." in (
+        refused.content.decode()
+    )
+    assert not Invoice.objects.filter(buyer__slug="quiet").exists()
+    assert issued.number == f"SY-{year()}-0001"  # the refusal took no number
+
+
+def test_a_credit_note_copies_every_line_negated(book: Any) -> None:
+    invoice = issue_invoice(book.budget, OCTOBER_DAYS)
+
+    credit = void_invoice(invoice)
+
+    pairs = zip(invoice.lines.order_by("pk"), credit.lines.order_by("pk"), strict=True)
+    assert [(c.entry_id, c.lead_id, c.amount) for _, c in pairs] == [
+        (i.entry_id, i.lead_id, -i.amount) for i in invoice.lines.order_by("pk")
+    ]

@@ -45,7 +45,7 @@ def test_metrics_without_the_right_token_are_401(client: Any, settings: Any) -> 
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     answer = client.get("/metrics", HTTP_AUTHORIZATION=f"Token {TOKEN}")
-    assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
+    assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthenticated"
     settings.METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401
 
