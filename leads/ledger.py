@@ -43,9 +43,7 @@ def amount(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(FOUR_PLACES)
 
 
-def record_sale(
-    lead: Lead, *, buyer_id: int | None = None, savepoint: bool = True
-) -> LedgerEntry:
+def record_sale(lead: Lead, *, buyer_id: int | None = None, savepoint: bool = True) -> LedgerEntry:
     """Write the sale of ``lead``: charge = its price, payout = its payout.
 
     Call it in the transaction that marks the lead sold (``buyer_id``: the sold

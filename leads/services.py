@@ -147,9 +147,7 @@ def post_lead(
     # The conditional UPDATE is the claim: of two identical posts only one moves the
     # lead out of 'pinged'; the other replays or waits.
     # A sync post takes the lead's lease with the same write (see ``Held``).
-    lease = fresh_lease(config, [c.id for c in vertical.campaigns], now)
-    if mode == "async":
-        lease = None
+    lease = fresh_lease(config, [c.id for c in vertical.campaigns], now) if mode == "sync" else None
     claimed = move_lead(
         lead,
         LeadStatus.POSTING,

@@ -35,7 +35,13 @@ def test_a_request_beyond_the_in_flight_limit_gets_a_503_and_sells_nothing(
 
     buyer_server.expect_request("/post").respond_with_handler(slow_accept)
     vertical = make_vertical()
-    make_campaign(vertical, "steady", post_url=buyer_server.url_for("/post"), pricing_model="fixed", fixed_price="7.00")
+    make_campaign(
+        vertical,
+        "steady",
+        post_url=buyer_server.url_for("/post"),
+        pricing_model="fixed",
+        fixed_price="7.00",
+    )
     _, key = make_publisher()
     headers = {"Authorization": f"Bearer {key}"}
     url = f"{live_server.url}/api/v1/leads"
@@ -67,12 +73,20 @@ def test_a_request_beyond_the_in_flight_limit_gets_a_503_and_sells_nothing(
     assert first["answer"].json()["status"] == "sold"
     assert Lead.objects.count() == 1  # nothing written for the shed request
     # Once the first is done, the next one is served again.
-    again = requests.get(f"{live_server.url}/api/v1/leads/{first['answer'].json()['lead_id']}", headers=headers, timeout=20)
+    again = requests.get(
+        f"{live_server.url}/api/v1/leads/{first['answer'].json()['lead_id']}",
+        headers=headers,
+        timeout=20,
+    )
     assert again.status_code == 200
 
 
 def test_the_health_check_is_never_shed(live_server: Any, settings: Any) -> None:
-    settings.SWITCHYARD = {**settings.SWITCHYARD, "API_MAX_IN_FLIGHT": 1, "API_QUEUE_DEADLINE_MS": 1}
+    settings.SWITCHYARD = {
+        **settings.SWITCHYARD,
+        "API_MAX_IN_FLIGHT": 1,
+        "API_QUEUE_DEADLINE_MS": 1,
+    }
     answer = requests.get(
         f"{live_server.url}/api/v1/health", headers={"X-Request-Start": "t=1"}, timeout=20
     )
@@ -85,7 +99,13 @@ def test_a_request_that_queued_past_the_deadline_is_not_started(
 ) -> None:
     buyer_server.expect_request("/post").respond_with_json({"status": "ok"})
     vertical = make_vertical()
-    make_campaign(vertical, "steady", post_url=buyer_server.url_for("/post"), pricing_model="fixed", fixed_price="7.00")
+    make_campaign(
+        vertical,
+        "steady",
+        post_url=buyer_server.url_for("/post"),
+        pricing_model="fixed",
+        fixed_price="7.00",
+    )
     _, key = make_publisher()
     body = {"vertical": "auto-insurance", "lead": POST_LEAD}
     stamp = f"t={int((time.time() - 5) * unit)}"  # arrived at the proxy 5 s ago

@@ -78,8 +78,6 @@ def test_a_ping_makes_as_many_queries_with_50_campaigns_as_with_1(
     assert sum(1 for r, _ in buyer_server.log if r.path == "/ping") == 2 + 2 * 17
 
 
-
-
 def accept(request: Any) -> Response:
     return Response(json.dumps({"status": "ok", "lead_id": "B1"}), content_type="application/json")
 
