@@ -19,6 +19,7 @@ from . import (
     admin_history,  # noqa: F401  (endpoints', credentials' and caps' own history pages)
     services,
 )
+from .admin_endpoints import next_probe
 from .caps import usage
 from .console import console_view
 from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
@@ -281,12 +282,7 @@ class CampaignAdmin(HistoryAdmin):
                 failures = state.consecutive_failures if state else 0
                 rows.append((endpoint.kind, "closed", f"{failures} consecutive failures"))
             else:
-                retry = (
-                    timezone.localtime(state.retry_at).strftime("%H:%M:%S")
-                    if state.retry_at
-                    else "—"
-                )
-                rows.append((endpoint.kind, state.status, f"next probe at {retry}"))
+                rows.append((endpoint.kind, state.status, f"next probe {next_probe(state)}"))
         if not rows:
             return "no endpoints"
         return format_html_join("", "<div>{}: {} ({})</div>", rows)

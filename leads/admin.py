@@ -21,9 +21,23 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from plumbing.admin_views import money_column, permitted_view, secret_page
+from plumbing.admin_views import (
+    AdminListsMedia,
+    money_column,
+    permitted_view,
+    secret_page,
+    short_id,
+)
 from plumbing.pii import mask_fields
 
+from .admin_buttons import (
+    can_replay,
+    change_url,
+    delivery_or_404,
+    lead_or_404,
+    replay_from_page,
+    replay_url,
+)
 from .choices import DeliveryStatus, LeadStatus
 from .delivery import replay_lead
 from .forms import AdjustmentForm, ReturnForm
@@ -41,6 +55,7 @@ from .models import (
 )
 from .returns import ReturnRefused, record_return
 from .reveal import REVEAL_PERMISSION, reveal_pii
+from .selectors import lead_lookup, price_story
 
 
 class RevealForm(forms.Form):
@@ -49,6 +64,14 @@ class RevealForm(forms.Form):
         label="Why do you need to see it?",
         help_text="Recorded with your name and the time, e.g. 'buyer dispute #4411'.",
     )
+
+
+@admin.display(description="Lead", ordering="lead_id")
+def lead_link(obj: Any) -> str:
+    """A row's lead as its short id, linked to the lead's page."""
+    if obj.lead_id is None:
+        return "—"
+    return short_id(obj.lead_id, reverse("admin:leads_lead_change", args=[obj.lead_id]))
 
 
 class ReadOnlyMixin:
@@ -152,10 +175,64 @@ class CallbackInline(ReadOnlyTabular):
         return obj.payload.get("status", "")
 
 
+class LedgerInline(ReadOnlyTabular):
+    """The lead's money: its sale, any return (a credit to the buyer, a debit to the
+    publisher) and adjustments, as the ledger holds them."""
+
+    model = LedgerEntry
+    fk_name = "lead"
+    verbose_name = "ledger entry"
+    verbose_name_plural = "ledger entries"
+    readonly_fields = [
+        "created_at",
+        "kind",
+        "buyer",
+        "publisher",
+        "charge_money",
+        "payout_money",
+        "margin_money",
+        "reason",
+        "created_by",
+    ]
+    fields = tuple(readonly_fields)
+    ordering = ["created_at", "id"]
+    charge_money = money_column("charge", "Buyer charge (− credit)")
+    payout_money = money_column("payout", "Publisher payout (− debit)")
+    margin_money = money_column("margin", "Margin")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerEntry]:
+        return super().get_queryset(request).select_related("buyer", "publisher", "created_by")
+
+
+class ReturnInline(ReadOnlyTabular):
+    model = Return
+    fk_name = "lead"
+    readonly_fields = ["created_at", "buyer", "reason", "note", "created_by"]
+    fields = tuple(readonly_fields)
+
+
+class LeadSearchMixin:
+    """The search box finds leads by phone, email, id or its first characters, or sub_id
+    (``leads.selectors.lead_lookup``), never by decrypting."""
+
+    search_fields = ["sub_id"]  # shows the box; get_search_results does the finding
+    search_help_text = (
+        "A phone number, an email, a lead id (or its first 4+ characters) or a sub_id."
+    )
+    lead_prefix = ""
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(lead_lookup(search_term, self.lead_prefix)), False
+
+
 @admin.register(Lead)
-class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
+class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
-        "id",
+        "short_lead_id",
         "created_at",
         "vertical",
         "publisher",
@@ -165,12 +242,28 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "payout_money",
         "sold_campaign",
     ]
-    list_filter = ["status", "is_test", "vertical", "publisher"]
+    list_display_links = None  # the short id is the link
+    list_filter = [
+        "status",
+        "is_test",
+        "vertical",
+        "publisher",
+        ("sold_campaign__buyer", admin.RelatedFieldListFilter),
+        ("sold_campaign", admin.RelatedFieldListFilter),
+    ]
     list_select_related = ["vertical", "publisher", "sold_campaign"]
-    search_fields = ["=id", "sub_id"]
     date_hierarchy = "created_at"
-    inlines = [EventInline, BidInline, DeliveryInline, CallInline, CallbackInline]
+    inlines = [
+        EventInline,
+        BidInline,
+        DeliveryInline,
+        LedgerInline,
+        ReturnInline,
+        CallInline,
+        CallbackInline,
+    ]
     actions = ["replay"]
+    Media = AdminListsMedia
     readonly_fields = [
         "id",
         "vertical",
@@ -184,6 +277,7 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "price_money",
         "payout_money",
         "sold_campaign",
+        "price_changes",
         "created_at",
         "posted_at",
         "sold_at",
@@ -206,7 +300,32 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
             permitted_view(self.admin_site, self.reveal_view, [REVEAL_PERMISSION]),
             name="leads_lead_reveal",
         )
-        return [reveal, *super().get_urls()]
+        return [reveal, replay_url(self, self.replay_view), *super().get_urls()]
+
+    def replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        lead = lead_or_404(object_id)
+        return replay_from_page(self, request, lead, change_url(lead))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        lead = context.get("original")
+        context["can_replay"] = lead is not None and can_replay(request, lead)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.display(description="Lead", ordering="id")
+    def short_lead_id(self, obj: Lead) -> str:
+        return short_id(obj.pk, change_url(obj))
+
+    @admin.display(description="Why the price is what it is")
+    def price_changes(self, obj: Lead) -> str:
+        bids = obj.bids.select_related("campaign__buyer")
+        deliveries = obj.deliveries.select_related("campaign__buyer")
+        lines = price_story(obj, bids, deliveries, obj.ledger.all())
+        return format_html(
+            '<ol class="waterfall">{}</ol>',
+            format_html_join("", "<li>{}</li>", ((x,) for x in lines)),
+        )
 
     def reveal_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Ask why, record who/which lead/when, then show the personal data in clear
@@ -279,12 +398,12 @@ class AttemptInline(ReadOnlyTabular):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
+class DeliveryAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Every post of a lead to a campaign. ``failed/`` lists the ones that gave up,
     for an account manager to look into and replay."""
 
     list_display = [
-        "lead",
+        lead_link,
         "campaign",
         "rank",
         "status",
@@ -294,13 +413,15 @@ class DeliveryAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "next_attempt_at",
         "updated_at",
     ]
-    list_filter = ["status", "last_outcome", "campaign__buyer"]
+    list_display_links = ["campaign"]
+    list_filter = ["status", "lead__status", "last_outcome", "campaign__buyer"]
     list_select_related = ["campaign"]
-    search_fields = ["=lead__id"]
+    lead_prefix = "lead__"
     raw_id_fields = ["lead", "bid"]
     date_hierarchy = "updated_at"
     inlines = [AttemptInline]
     actions = ["replay"]
+    Media = AdminListsMedia
 
     def get_urls(self) -> list[URLPattern]:
         failed = path(
@@ -308,12 +429,27 @@ class DeliveryAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
             permitted_view(self.admin_site, self.failed_view, ["leads.view_delivery"]),
             name="leads_delivery_failed",
         )
-        return [failed, *super().get_urls()]
+        return [failed, replay_url(self, self.replay_view), *super().get_urls()]
 
     def failed_view(self, request: HttpRequest) -> HttpResponseRedirect:
-        """The failed-delivery screen: this list, filtered to deliveries that gave up."""
+        """The failed-delivery screen: this list, filtered to deliveries that gave up and
+        whose lead is still failed (not one a later replay or bidder sold)."""
         changelist = reverse("admin:leads_delivery_changelist")
-        return HttpResponseRedirect(f"{changelist}?status__exact={DeliveryStatus.FAILED}")
+        return HttpResponseRedirect(
+            f"{changelist}?status__exact={DeliveryStatus.FAILED}"
+            f"&lead__status__exact={LeadStatus.FAILED}"
+        )
+
+    def replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        delivery = delivery_or_404(object_id)
+        return replay_from_page(self, request, delivery.lead, change_url(delivery))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        delivery = context.get("original")
+        context["can_replay"] = delivery is not None and can_replay(request, delivery.lead)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.action(
         description="Replay the leads of the selected failed deliveries", permissions=["replay"]
@@ -388,6 +524,7 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "kind",
+        lead_link,
         "buyer",
         "publisher",
         "charge_money",
@@ -401,6 +538,7 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ["lead", "reverses"]
     service_form = AdjustmentForm
+    Media = AdminListsMedia
     form_title = "Record an adjustment"
     form_intro = (
         "An adjustment moves money outside a sale: a credit or extra charge for a buyer, "
@@ -433,11 +571,12 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Return)
 class ReturnAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["created_at", "lead", "buyer", "reason", "created_by"]
+    list_display = ["created_at", lead_link, "buyer", "reason", "created_by"]
     list_filter = ["reason", "buyer"]
     list_select_related = ["buyer", "created_by"]
     raw_id_fields = ["lead"]
     service_form = ReturnForm
+    Media = AdminListsMedia
     form_title = "Record a return"
     form_intro = (
         "Return a sold lead for its buyer: the sale is reversed for buyer and publisher. "
@@ -466,7 +605,7 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "publisher",
-        "lead",
+        lead_link,
         "event_status",
         "status",
         "attempts",
@@ -475,6 +614,7 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "last_outcome", "publisher"]
     list_select_related = ["publisher"]
+    Media = AdminListsMedia
     search_fields = ["=lead__id"]
     raw_id_fields = ["lead", "event"]
     date_hierarchy = "created_at"
@@ -488,9 +628,10 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class PiiRevealAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every time someone saw a lead's personal data in clear: who, which lead, when, why."""
 
-    list_display = ["at", "user", "lead", "reason"]
+    list_display = ["at", "user", lead_link, "reason"]
     list_filter = ["user"]
     list_select_related = ["user"]
+    Media = AdminListsMedia
     search_fields = ["=lead__id", "user__username", "reason"]
     date_hierarchy = "at"
     raw_id_fields = ["lead"]

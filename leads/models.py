@@ -339,7 +339,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.charge}/{self.payout}"
+        return f"{self.kind} {money_text(self.charge)}/{money_text(self.payout)}"
 
 
 class Return(models.Model):
