@@ -23,8 +23,10 @@ from django.utils.html import format_html, format_html_join
 
 from plumbing.admin_views import (
     AdminListsMedia,
+    local_time,
     money_column,
     permitted_view,
+    relative_time,
     secret_page,
     short_id,
 )
@@ -237,10 +239,10 @@ class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "vertical",
         "publisher",
         "status",
-        "is_test",
-        "price_money",
-        "payout_money",
-        "sold_campaign",
+        "test_lead",
+        "list_price_money",
+        "list_payout_money",
+        "sold_to",
     ]
     list_display_links = None  # the short id is the link
     list_filter = [
@@ -289,6 +291,9 @@ class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     offer_price_money = money_column("offer_price", "Offer price (payout offered at ping)")
     price_money = money_column("price", "Price (what the buyer pays)")
     payout_money = money_column("payout", "Payout (what the publisher earns)")
+    # Short headings in the list, where width is scarce.
+    list_price_money = money_column("price", "Price")
+    list_payout_money = money_column("payout", "Payout")
 
     @admin.action(description="Replay the selected failed leads", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
@@ -313,6 +318,14 @@ class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         context["can_replay"] = lead is not None and can_replay(request, lead)
         return super().render_change_form(request, context, *args, **kwargs)
 
+    @admin.display(description="Sold to", ordering="sold_campaign__slug")
+    def sold_to(self, obj: Lead) -> str:
+        return obj.sold_campaign.slug if obj.sold_campaign else "—"
+
+    @admin.display(description="Test", boolean=True, ordering="is_test")
+    def test_lead(self, obj: Lead) -> bool:
+        return obj.is_test
+
     @admin.display(description="Lead", ordering="id")
     def short_lead_id(self, obj: Lead) -> str:
         return short_id(obj.pk, change_url(obj))
@@ -323,7 +336,7 @@ class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         deliveries = obj.deliveries.select_related("campaign__buyer")
         lines = price_story(obj, bids, deliveries, obj.ledger.all())
         return format_html(
-            '<ol class="waterfall">{}</ol>',
+            '<ul class="waterfall">{}</ul>',
             format_html_join("", "<li>{}</li>", ((x,) for x in lines)),
         )
 
@@ -404,16 +417,15 @@ class DeliveryAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmi
 
     list_display = [
         lead_link,
-        "campaign",
-        "rank",
+        "ranked_campaign",
         "status",
         "attempts",
         "last_outcome",
         "reason",
-        "next_attempt_at",
+        "next_attempt",
         "updated_at",
     ]
-    list_display_links = ["campaign"]
+    list_display_links = ["ranked_campaign"]
     list_filter = ["status", "lead__status", "last_outcome", "campaign__buyer"]
     list_select_related = ["campaign"]
     lead_prefix = "lead__"
@@ -430,6 +442,21 @@ class DeliveryAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmi
             name="leads_delivery_failed",
         )
         return [failed, replay_url(self, self.replay_view), *super().get_urls()]
+
+    @admin.display(description="Rank, campaign", ordering="rank")
+    def ranked_campaign(self, obj: Delivery) -> str:
+        return f"#{obj.rank} {obj.campaign.slug}"
+
+    @admin.display(description="Next attempt", ordering="next_attempt_at")
+    def next_attempt(self, obj: Delivery) -> str:
+        # Relative, computed as the page is drawn: a time already past is not "next".
+        if obj.status not in (DeliveryStatus.QUEUED, DeliveryStatus.RETRY):
+            return "—"
+        return format_html(
+            '<span title="{}">{}</span>',
+            local_time(obj.next_attempt_at),
+            relative_time(obj.next_attempt_at) if obj.next_attempt_at else "—",
+        )
 
     def failed_view(self, request: HttpRequest) -> HttpResponseRedirect:
         """The failed-delivery screen: this list, filtered to deliveries that gave up and

@@ -112,7 +112,7 @@ def test_the_lead_page_shows_its_ledger_and_why_it_sold_below_the_best_bid(
 
     page = manager.get(f"/admin/leads/lead/{lead.pk}/change/").text
     assert "Ledger entries" in page and "$6.58" in page and "6.5800" not in page
-    story = re.search(r'<ol class="waterfall">(.*?)</ol>', page, re.S)
+    story = re.search(r'<ul class="waterfall">(.*?)</ul>', page, re.S)
     assert story is not None
     text = re.sub(r"<[^>]+>", "", story.group(1))
     assert "best bid $10.06 by campaign summit" in text
