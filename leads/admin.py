@@ -213,14 +213,14 @@ class ReturnInline(ReadOnlyTabular):
     fields = tuple(readonly_fields)
 
 
+LEAD_SEARCH_HELP = "A phone number, an email, a lead id (or its first 4+ characters) or a sub_id."
+
+
 class LeadSearchMixin:
     """The search box finds leads by phone, email, id or its first characters, or sub_id
-    (``leads.selectors.lead_lookup``), never by decrypting."""
+    (``leads.selectors.lead_lookup``), never by decrypting. The admin using it names a
+    ``search_fields`` (which shows the box) and ``search_help_text = LEAD_SEARCH_HELP``."""
 
-    search_fields = ["sub_id"]  # shows the box; get_search_results does the finding
-    search_help_text = (
-        "A phone number, an email, a lead id (or its first 4+ characters) or a sub_id."
-    )
     lead_prefix = ""
 
     def get_search_results(
@@ -254,6 +254,8 @@ class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         ("sold_campaign", admin.RelatedFieldListFilter),
     ]
     list_select_related = ["vertical", "publisher", "sold_campaign"]
+    search_fields = ["sub_id"]
+    search_help_text = LEAD_SEARCH_HELP
     date_hierarchy = "created_at"
     inlines = [
         EventInline,
@@ -429,6 +431,8 @@ class DeliveryAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmi
     list_filter = ["status", "lead__status", "last_outcome", "campaign__buyer"]
     list_select_related = ["campaign"]
     lead_prefix = "lead__"
+    search_fields = ["lead__sub_id"]
+    search_help_text = LEAD_SEARCH_HELP
     raw_id_fields = ["lead", "bid"]
     date_hierarchy = "updated_at"
     inlines = [AttemptInline]
