@@ -40,6 +40,7 @@ from .admin_buttons import (
     replay_from_page,
     replay_url,
 )
+from .admin_finding import LEAD_SEARCH_HELP, LeadSearchMixin, lead_link
 from .choices import DeliveryStatus, LeadStatus
 from .delivery import replay_lead
 from .forms import AdjustmentForm, ReturnForm
@@ -57,7 +58,7 @@ from .models import (
 )
 from .returns import ReturnRefused, record_return
 from .reveal import REVEAL_PERMISSION, reveal_pii
-from .selectors import lead_lookup, price_story
+from .selectors import price_story
 
 
 class RevealForm(forms.Form):
@@ -66,14 +67,6 @@ class RevealForm(forms.Form):
         label="Why do you need to see it?",
         help_text="Recorded with your name and the time, e.g. 'buyer dispute #4411'.",
     )
-
-
-@admin.display(description="Lead", ordering="lead_id")
-def lead_link(obj: Any) -> str:
-    """A row's lead as its short id, linked to the lead's page."""
-    if obj.lead_id is None:
-        return "—"
-    return short_id(obj.lead_id, reverse("admin:leads_lead_change", args=[obj.lead_id]))
 
 
 class ReadOnlyMixin:
@@ -211,24 +204,6 @@ class ReturnInline(ReadOnlyTabular):
     fk_name = "lead"
     readonly_fields = ["created_at", "buyer", "reason", "note", "created_by"]
     fields = tuple(readonly_fields)
-
-
-LEAD_SEARCH_HELP = "A phone number, an email, a lead id (or its first 4+ characters) or a sub_id."
-
-
-class LeadSearchMixin:
-    """The search box finds leads by phone, email, id or its first characters, or sub_id
-    (``leads.selectors.lead_lookup``), never by decrypting. The admin using it names a
-    ``search_fields`` (which shows the box) and ``search_help_text = LEAD_SEARCH_HELP``."""
-
-    lead_prefix = ""
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(lead_lookup(search_term, self.lead_prefix)), False
 
 
 @admin.register(Lead)
