@@ -9,7 +9,9 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from buyers.models import Campaign
 from exchange.roles import ACCOUNT_MANAGERS, READ_ONLY
@@ -225,3 +227,20 @@ def test_lists_show_short_ids_money_with_currency_and_times_to_the_second(
     assert f'title="{lead.pk}">{str(lead.pk)[:8]}</a>' in deliveries
     ledger = manager.get("/admin/leads/ledgerentry/").text
     assert "$6.58" in ledger and "$5.26" in ledger
+
+
+def test_the_lead_and_delivery_lists_cost_the_same_queries_for_two_leads_or_five(
+    api: Any, manager: Client, market: Market
+) -> None:
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert manager.get(url).status_code == 200
+        return len(captured)
+
+    for n in range(2):
+        sell_lead(api, market, f"(214) 555-{300 + n:04d}", f"p{n}@example.com")
+    few = {url: queries(url) for url in ("/admin/leads/lead/", "/admin/leads/delivery/")}
+    for n in range(2, 5):
+        sell_lead(api, market, f"(214) 555-{300 + n:04d}", f"p{n}@example.com")
+    many = {url: queries(url) for url in ("/admin/leads/lead/", "/admin/leads/delivery/")}
+    assert many == few
