@@ -13,12 +13,14 @@ from django.utils.html import format_html, format_html_join
 
 from plumbing.admin_views import MintKeysMixin, money_text, permitted_view
 from plumbing.history import HistoryAdmin
+from plumbing.money import money_label
 
 from . import (
     admin_endpoints,  # noqa: F401  (registers the endpoint screens; Django loads only admin)
     admin_history,  # noqa: F401  (endpoints', credentials' and caps' own history pages)
     services,
 )
+from .admin_endpoints import next_probe
 from .caps import usage
 from .console import console_view
 from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
@@ -154,8 +156,12 @@ class CampaignCapInline(admin.TabularInline):
         from django.utils import timezone
 
         leads, spend = usage(cap, timezone.now())
-        limit = f"/ {cap.max_leads} leads" if cap.max_leads is not None else f"/ ${cap.max_spend}"
-        used = f"{leads} leads" if cap.max_leads is not None else f"${spend:.2f}"
+        limit = (
+            f"/ {cap.max_leads} leads"
+            if cap.max_leads is not None
+            else f"/ {money_label(cap.max_spend)}"
+        )
+        used = f"{leads} leads" if cap.max_leads is not None else money_label(spend)
         return f"{used} {limit}"
 
 
@@ -281,12 +287,7 @@ class CampaignAdmin(HistoryAdmin):
                 failures = state.consecutive_failures if state else 0
                 rows.append((endpoint.kind, "closed", f"{failures} consecutive failures"))
             else:
-                retry = (
-                    timezone.localtime(state.retry_at).strftime("%H:%M:%S")
-                    if state.retry_at
-                    else "—"
-                )
-                rows.append((endpoint.kind, state.status, f"next probe at {retry}"))
+                rows.append((endpoint.kind, state.status, f"next probe {next_probe(state)}"))
         if not rows:
             return "no endpoints"
         return format_html_join("", "<div>{}: {} ({})</div>", rows)
@@ -317,6 +318,6 @@ def _cap_use(cap: Cap, leads: int, spend: Any) -> tuple[str, str]:
         used.append(f"{leads} leads")
         limit.append(f"{cap.max_leads} leads")
     if cap.max_spend is not None:
-        used.append(f"${spend:.2f}")
-        limit.append(f"${cap.max_spend}")
+        used.append(money_label(spend))
+        limit.append(money_label(cap.max_spend))
     return " and ".join(used), " and ".join(limit)

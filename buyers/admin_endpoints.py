@@ -8,17 +8,83 @@ import difflib
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
+from plumbing.admin_views import AdminListsMedia, local_time, permitted_view, relative_time
+
+from .choices import CircuitStatus
 from .circuits import close_circuits
 from .models import (
     CircuitEvent,
     CircuitState,
+    Endpoint,
     MappingVersion,
 )
+
+CLOSE_CIRCUIT_PERMISSION = "buyers.change_circuitstate"
+
+
+def next_probe(state: CircuitState) -> str:
+    """When an open circuit lets one call through, as of this page's drawing: a time
+    already past means the probe goes with the endpoint's next call."""
+    if state.status == CircuitStatus.CLOSED:
+        return "—"
+    if state.retry_at is None:
+        return "probing now" if state.status == CircuitStatus.HALF_OPEN else "—"
+    if state.retry_at <= timezone.now():
+        return f"due since {local_time(state.retry_at)}: with the next call"
+    return f"{relative_time(state.retry_at)} ({local_time(state.retry_at)})"
+
+
+class CircuitButtonMixin:
+    """An endpoint's page: a hint when its circuit is not closed, and a "close circuit"
+    button (a POST, CSRF-checked by the admin, for ``buyers.change_circuitstate``) that
+    does what the circuit list's action does, leaving the same history row."""
+
+    def get_urls(self) -> list[URLPattern]:
+        model_admin: Any = self
+        close = path(
+            "<path:object_id>/close-circuit/",
+            permitted_view(
+                model_admin.admin_site,
+                require_POST(self.close_circuit_view),
+                [CLOSE_CIRCUIT_PERMISSION],
+            ),
+            name="buyers_endpoint_close_circuit",
+        )
+        return [close, *super().get_urls()]  # type: ignore[misc]
+
+    def close_circuit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        model_admin: Any = self
+        endpoint = Endpoint.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if endpoint is None:
+            raise Http404("No such endpoint.")
+        by = request.user.get_username() or "an account manager"
+        closed = close_circuits(CircuitState.objects.filter(endpoint=endpoint), by=by)
+        if closed:
+            model_admin.log_change(request, endpoint, f"Closed the circuit by hand ({by}).")
+            model_admin.message_user(request, "Circuit closed: calls go to this endpoint again.")
+        else:
+            model_admin.message_user(request, "The circuit was already closed.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:buyers_endpoint_change", args=[endpoint.pk]))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        endpoint = context.get("original")
+        state = CircuitState.objects.filter(endpoint=endpoint).first() if endpoint else None
+        if state is not None and state.status != CircuitStatus.CLOSED:
+            context["circuit"] = state
+            context["circuit_opened"] = local_time(state.opened_at)
+            context["circuit_next_probe"] = next_probe(state)
+            context["can_close_circuit"] = request.user.has_perm(CLOSE_CIRCUIT_PERMISSION)
+        return super().render_change_form(request, context, *args, **kwargs)  # type: ignore[misc]
 
 
 @admin.register(CircuitState)
@@ -30,7 +96,7 @@ class CircuitStateAdmin(admin.ModelAdmin):
         "status",
         "consecutive_failures",
         "opened_at",
-        "retry_at",
+        "next_probe_at",
         "updated_at",
     ]
     list_filter = ["status", "endpoint__kind"]
@@ -48,6 +114,11 @@ class CircuitStateAdmin(admin.ModelAdmin):
     fields = tuple(readonly_fields)
     actions = ["close_now"]
     HISTORY_ROWS = 50
+    Media = AdminListsMedia
+
+    @admin.display(description="Next probe", ordering="retry_at")
+    def next_probe_at(self, obj: CircuitState) -> str:
+        return next_probe(obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -60,13 +131,11 @@ class CircuitStateAdmin(admin.ModelAdmin):
 
     @admin.display(description="History (newest first)")
     def history(self, obj: CircuitState) -> str:
-        from django.utils.html import format_html
-
         events = CircuitEvent.objects.filter(endpoint_id=obj.endpoint_id)[: self.HISTORY_ROWS]
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
-            ((e.at, e.from_status, e.to_status, e.reason) for e in events),
+            ((local_time(e.at), e.from_status, e.to_status, e.reason) for e in events),
         )
         return format_html("<table><tr><th>At</th><th>Move</th><th>Why</th></tr>{}</table>", rows)
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from plumbing.history import HistoryAdmin
 
 from . import services
+from .admin_endpoints import CircuitButtonMixin
 from .forms import CredentialForm, EndpointForm
 from .models import Cap, Credential, Endpoint
 
@@ -44,7 +45,7 @@ class EndpointAdminForm(EndpointForm):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(HistoryAdmin):
+class EndpointAdmin(CircuitButtonMixin, HistoryAdmin):
     """Endpoints one by one: their change history with restore. They are made and edited
     on their campaign's page."""
 

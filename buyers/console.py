@@ -23,6 +23,7 @@ from plumbing.fields import FieldSpec, FieldType, Stage, vertical_schema
 from .auth import masked_headers
 from .calls import PreparedCall, prepare_call, read_response
 from .compiled import CampaignInfo, EndpointInfo, compile_campaign
+from .console_checks import pre_checks
 from .forms import TestLeadForm
 from .mapping import BID_SOURCES, SPECIAL_SOURCES
 from .models import Campaign
@@ -176,19 +177,20 @@ def console_view(
     schema = vertical_schema(campaign.vertical.fields.all())
 
     call = None
+    lead: dict[str, Any] | None = None
     if request.method == "POST":
         form = TestLeadForm(request.POST)
         if form.is_valid():
-            call = build_call(
-                compiled, schema, form.cleaned_data["target"], form.cleaned_data["lead"]
-            )
+            lead = form.cleaned_data["lead"]
+            call = build_call(compiled, schema, form.cleaned_data["target"], lead)
             if request.POST.get("action") == "send":
                 send_call(call)
     else:
         initial_target = "ping" if compiled.ping is not None else "post"
-        form = TestLeadForm(
-            initial={"target": initial_target, "lead": json.dumps(sample_lead(schema), indent=2)}
-        )
+        lead = sample_lead(schema)
+        form = TestLeadForm(initial={"target": initial_target, "lead": json.dumps(lead, indent=2)})
+    # Before anything is sent: would this lead reach the campaign at all, rule by rule?
+    checks = pre_checks(campaign, compiled, lead, timezone.now()) if lead is not None else []
     context = {
         **model_admin.admin_site.each_context(request),
         "title": f"Send a test lead to {campaign}",
@@ -198,6 +200,8 @@ def console_view(
         "compiled": compiled,
         "form": form,
         "call": call,
+        "checks": checks,
+        "checks_failed": sum(not check.passed for check in checks),
         "sent": call is not None and call.response is not None,
     }
     return TemplateResponse(request, "admin/buyers/campaign/test_lead.html", context)

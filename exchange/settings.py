@@ -144,6 +144,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The admin writes instants as 2026-12-02 13:07:48 (exchange/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["exchange.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(_read("STATIC_ROOT", str, str(BASE_DIR / "static")))

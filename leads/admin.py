@@ -21,9 +21,26 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from plumbing.admin_views import money_column, permitted_view, secret_page
+from plumbing.admin_views import (
+    AdminListsMedia,
+    local_time,
+    money_column,
+    permitted_view,
+    relative_time,
+    secret_page,
+    short_id,
+)
 from plumbing.pii import mask_fields
 
+from .admin_buttons import (
+    can_replay,
+    change_url,
+    delivery_or_404,
+    lead_or_404,
+    replay_from_page,
+    replay_url,
+)
+from .admin_finding import LEAD_SEARCH_HELP, LeadSearchMixin, lead_link
 from .choices import DeliveryStatus, LeadStatus
 from .delivery import replay_lead
 from .forms import AdjustmentForm, ReturnForm
@@ -41,6 +58,7 @@ from .models import (
 )
 from .returns import ReturnRefused, record_return
 from .reveal import REVEAL_PERMISSION, reveal_pii
+from .selectors import price_story
 
 
 class RevealForm(forms.Form):
@@ -152,25 +170,79 @@ class CallbackInline(ReadOnlyTabular):
         return obj.payload.get("status", "")
 
 
+class LedgerInline(ReadOnlyTabular):
+    """The lead's money: its sale, any return (a credit to the buyer, a debit to the
+    publisher) and adjustments, as the ledger holds them."""
+
+    model = LedgerEntry
+    fk_name = "lead"
+    verbose_name = "ledger entry"
+    verbose_name_plural = "ledger entries"
+    readonly_fields = [
+        "created_at",
+        "kind",
+        "buyer",
+        "publisher",
+        "charge_money",
+        "payout_money",
+        "margin_money",
+        "reason",
+        "created_by",
+    ]
+    fields = tuple(readonly_fields)
+    ordering = ["created_at", "id"]
+    charge_money = money_column("charge", "Buyer charge (− credit)")
+    payout_money = money_column("payout", "Publisher payout (− debit)")
+    margin_money = money_column("margin", "Margin")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerEntry]:
+        return super().get_queryset(request).select_related("buyer", "publisher", "created_by")
+
+
+class ReturnInline(ReadOnlyTabular):
+    model = Return
+    fk_name = "lead"
+    readonly_fields = ["created_at", "buyer", "reason", "note", "created_by"]
+    fields = tuple(readonly_fields)
+
+
 @admin.register(Lead)
-class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
+class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
-        "id",
+        "short_lead_id",
         "created_at",
         "vertical",
         "publisher",
         "status",
-        "is_test",
-        "price_money",
-        "payout_money",
-        "sold_campaign",
+        "test_lead",
+        "list_price_money",
+        "list_payout_money",
+        "sold_to",
     ]
-    list_filter = ["status", "is_test", "vertical", "publisher"]
+    list_display_links = None  # the short id is the link
+    list_filter = [
+        "status",
+        "is_test",
+        "vertical",
+        "publisher",
+        ("sold_campaign__buyer", admin.RelatedFieldListFilter),
+        ("sold_campaign", admin.RelatedFieldListFilter),
+    ]
     list_select_related = ["vertical", "publisher", "sold_campaign"]
-    search_fields = ["=id", "sub_id"]
+    search_fields = ["sub_id"]
+    search_help_text = LEAD_SEARCH_HELP
     date_hierarchy = "created_at"
-    inlines = [EventInline, BidInline, DeliveryInline, CallInline, CallbackInline]
+    inlines = [
+        EventInline,
+        BidInline,
+        DeliveryInline,
+        LedgerInline,
+        ReturnInline,
+        CallInline,
+        CallbackInline,
+    ]
     actions = ["replay"]
+    Media = AdminListsMedia
     readonly_fields = [
         "id",
         "vertical",
@@ -184,6 +256,7 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         "price_money",
         "payout_money",
         "sold_campaign",
+        "price_changes",
         "created_at",
         "posted_at",
         "sold_at",
@@ -195,6 +268,9 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     offer_price_money = money_column("offer_price", "Offer price (payout offered at ping)")
     price_money = money_column("price", "Price (what the buyer pays)")
     payout_money = money_column("payout", "Payout (what the publisher earns)")
+    # Short headings in the list, where width is scarce.
+    list_price_money = money_column("price", "Price")
+    list_payout_money = money_column("payout", "Payout")
 
     @admin.action(description="Replay the selected failed leads", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
@@ -206,7 +282,40 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
             permitted_view(self.admin_site, self.reveal_view, [REVEAL_PERMISSION]),
             name="leads_lead_reveal",
         )
-        return [reveal, *super().get_urls()]
+        return [reveal, replay_url(self, self.replay_view), *super().get_urls()]
+
+    def replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        lead = lead_or_404(object_id)
+        return replay_from_page(self, request, lead, change_url(lead))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        lead = context.get("original")
+        context["can_replay"] = lead is not None and can_replay(request, lead)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.display(description="Sold to", ordering="sold_campaign__slug")
+    def sold_to(self, obj: Lead) -> str:
+        return obj.sold_campaign.slug if obj.sold_campaign else "—"
+
+    @admin.display(description="Test", boolean=True, ordering="is_test")
+    def test_lead(self, obj: Lead) -> bool:
+        return obj.is_test
+
+    @admin.display(description="Lead", ordering="id")
+    def short_lead_id(self, obj: Lead) -> str:
+        return short_id(obj.pk, change_url(obj))
+
+    @admin.display(description="Why the price is what it is")
+    def price_changes(self, obj: Lead) -> str:
+        bids = obj.bids.select_related("campaign__buyer")
+        deliveries = obj.deliveries.select_related("campaign__buyer")
+        lines = price_story(obj, bids, deliveries, obj.ledger.all())
+        return format_html(
+            '<ul class="waterfall">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((x,) for x in lines)),
+        )
 
     def reveal_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Ask why, record who/which lead/when, then show the personal data in clear
@@ -279,28 +388,31 @@ class AttemptInline(ReadOnlyTabular):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
+class DeliveryAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Every post of a lead to a campaign. ``failed/`` lists the ones that gave up,
     for an account manager to look into and replay."""
 
     list_display = [
-        "lead",
-        "campaign",
-        "rank",
+        lead_link,
+        "ranked_campaign",
         "status",
         "attempts",
         "last_outcome",
         "reason",
-        "next_attempt_at",
+        "next_attempt",
         "updated_at",
     ]
-    list_filter = ["status", "last_outcome", "campaign__buyer"]
+    list_display_links = ["ranked_campaign"]
+    list_filter = ["status", "lead__status", "last_outcome", "campaign__buyer"]
     list_select_related = ["campaign"]
-    search_fields = ["=lead__id"]
+    lead_prefix = "lead__"
+    search_fields = ["lead__sub_id"]
+    search_help_text = LEAD_SEARCH_HELP
     raw_id_fields = ["lead", "bid"]
     date_hierarchy = "updated_at"
     inlines = [AttemptInline]
     actions = ["replay"]
+    Media = AdminListsMedia
 
     def get_urls(self) -> list[URLPattern]:
         failed = path(
@@ -308,12 +420,42 @@ class DeliveryAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
             permitted_view(self.admin_site, self.failed_view, ["leads.view_delivery"]),
             name="leads_delivery_failed",
         )
-        return [failed, *super().get_urls()]
+        return [failed, replay_url(self, self.replay_view), *super().get_urls()]
+
+    @admin.display(description="Rank, campaign", ordering="rank")
+    def ranked_campaign(self, obj: Delivery) -> str:
+        return f"#{obj.rank} {obj.campaign.slug}"
+
+    @admin.display(description="Next attempt", ordering="next_attempt_at")
+    def next_attempt(self, obj: Delivery) -> str:
+        # Relative, computed as the page is drawn: a time already past is not "next".
+        if obj.status not in (DeliveryStatus.QUEUED, DeliveryStatus.RETRY):
+            return "—"
+        return format_html(
+            '<span title="{}">{}</span>',
+            local_time(obj.next_attempt_at),
+            relative_time(obj.next_attempt_at) if obj.next_attempt_at else "—",
+        )
 
     def failed_view(self, request: HttpRequest) -> HttpResponseRedirect:
-        """The failed-delivery screen: this list, filtered to deliveries that gave up."""
+        """The failed-delivery screen: this list, filtered to deliveries that gave up and
+        whose lead is still failed (not one a later replay or bidder sold)."""
         changelist = reverse("admin:leads_delivery_changelist")
-        return HttpResponseRedirect(f"{changelist}?status__exact={DeliveryStatus.FAILED}")
+        return HttpResponseRedirect(
+            f"{changelist}?status__exact={DeliveryStatus.FAILED}"
+            f"&lead__status__exact={LeadStatus.FAILED}"
+        )
+
+    def replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        delivery = delivery_or_404(object_id)
+        return replay_from_page(self, request, delivery.lead, change_url(delivery))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        delivery = context.get("original")
+        context["can_replay"] = delivery is not None and can_replay(request, delivery.lead)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.action(
         description="Replay the leads of the selected failed deliveries", permissions=["replay"]
@@ -388,6 +530,7 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "kind",
+        lead_link,
         "buyer",
         "publisher",
         "charge_money",
@@ -401,6 +544,7 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ["lead", "reverses"]
     service_form = AdjustmentForm
+    Media = AdminListsMedia
     form_title = "Record an adjustment"
     form_intro = (
         "An adjustment moves money outside a sale: a credit or extra charge for a buyer, "
@@ -433,11 +577,12 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Return)
 class ReturnAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["created_at", "lead", "buyer", "reason", "created_by"]
+    list_display = ["created_at", lead_link, "buyer", "reason", "created_by"]
     list_filter = ["reason", "buyer"]
     list_select_related = ["buyer", "created_by"]
     raw_id_fields = ["lead"]
     service_form = ReturnForm
+    Media = AdminListsMedia
     form_title = "Record a return"
     form_intro = (
         "Return a sold lead for its buyer: the sale is reversed for buyer and publisher. "
@@ -466,7 +611,7 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "publisher",
-        "lead",
+        lead_link,
         "event_status",
         "status",
         "attempts",
@@ -475,6 +620,7 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "last_outcome", "publisher"]
     list_select_related = ["publisher"]
+    Media = AdminListsMedia
     search_fields = ["=lead__id"]
     raw_id_fields = ["lead", "event"]
     date_hierarchy = "created_at"
@@ -488,9 +634,10 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class PiiRevealAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every time someone saw a lead's personal data in clear: who, which lead, when, why."""
 
-    list_display = ["at", "user", "lead", "reason"]
+    list_display = ["at", "user", lead_link, "reason"]
     list_filter = ["user"]
     list_select_related = ["user"]
+    Media = AdminListsMedia
     search_fields = ["=lead__id", "user__username", "reason"]
     date_hierarchy = "at"
     raw_id_fields = ["lead"]

@@ -99,6 +99,9 @@ class Lead(models.Model):
             )
         ]
         indexes = [
+            # The admin's search ORs sub_id with the id range and the person hashes; with
+            # every branch indexed it stays a bitmap of index scans, not a table scan.
+            models.Index(fields=["sub_id"], name="lead_sub_id"),
             # Test leads are few: statements exclude them with an anti-join on this
             # small index instead of joining every ledger row to its lead.
             models.Index(fields=["id"], condition=models.Q(is_test=True), name="lead_test_ids"),
@@ -339,7 +342,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.charge}/{self.payout}"
+        return f"{self.kind} {money_text(self.charge)}/{money_text(self.payout)}"
 
 
 class Return(models.Model):

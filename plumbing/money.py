@@ -15,3 +15,14 @@ def money_text(value: Decimal | None) -> str:
     cents = value.quantize(CENT)
     shown = cents if cents == value else value.normalize()
     return f"{shown:,f}"
+
+
+CURRENCY_SIGN = "$"  # the exchange trades in US dollars (invoices say USD)
+
+
+def money_label(value: Decimal | None) -> str:
+    """``money_text`` with the currency, for a person: ``$1,234.50``, ``−$5.00``, ``—``."""
+    if value is None:
+        return "—"
+    sign = "−" if value < 0 else ""
+    return f"{sign}{CURRENCY_SIGN}{money_text(abs(value))}"

@@ -263,8 +263,8 @@ def test_the_campaign_page_shows_cap_usage_circuits_and_the_test_console(
 
     assert page.status_code == 200
     assert has_html(page, "<td>campaign</td><td>day</td><td>7 leads</td><td>100 leads</td>")
-    assert has_html(page, "<td>buyer</td><td>month</td><td>$0.00</td><td>$5000.00</td>")
-    assert has_html(page, "<div>ping: open (next probe at")
+    assert has_html(page, "<td>buyer</td><td>month</td><td>$0.00</td><td>$5,000.00</td>")
+    assert has_html(page, "<div>ping: open (next probe in ")  # relative, as of the page
     assert has_html(page, "<div>post: closed (0 consecutive failures)</div>")
     assert has_html(page, f'href="/admin/buyers/campaign/{campaign.pk}/test-lead/"')
     listing = manager.get("/admin/buyers/campaign/")
