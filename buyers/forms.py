@@ -59,7 +59,11 @@ def rule_field(kind: str, empty: type, help_text: str, rows: int = 8) -> PrettyJ
     """A rule box: pretty-printed JSON, structured rows in the browser, ``empty()``
     (an empty list or table) when left blank."""
     return PrettyJSONField(
-        required=False, widget=RuleEditor(kind, rows=rows), help_text=help_text, empty=empty
+        required=False,
+        widget=RuleEditor(kind, rows=rows),
+        help_text=help_text,
+        empty=empty,
+        initial=empty,  # a new campaign's box starts as [] or {}, as the model's default
     )
 
 
