@@ -256,7 +256,9 @@ class CampaignAdmin(HistoryAdmin):
         if request.method == "POST" and form.is_valid():
             copy = services.copy_campaign(original, **form.cleaned_data)
             self.log_addition(request, copy, f"Copied from {original.slug}")
-            self.message_user(request, f"Copied to {copy.slug}, paused: check it, then activate it.")
+            self.message_user(
+                request, f"Copied to {copy.slug}, paused: check it, then activate it."
+            )
             return redirect(reverse("admin:buyers_campaign_change", args=[copy.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -345,7 +347,9 @@ class CampaignAdmin(HistoryAdmin):
         copies = [services.copy_campaign(c) for c in queryset.select_related("buyer")]
         for copy in copies:
             self.log_addition(request, copy, "Copied")
-        self.message_user(request, f"Made {len(copies)} paused copies: {', '.join(c.slug for c in copies)}.")
+        self.message_user(
+            request, f"Made {len(copies)} paused copies: {', '.join(c.slug for c in copies)}."
+        )
 
     @admin.action(description="Resume paused campaigns", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:

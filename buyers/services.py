@@ -175,18 +175,18 @@ def copy_campaign(original: Campaign, *, slug: str = "", name: str = "") -> Camp
     buyer's endpoints already share them."""
     slug = slug or free_campaign_slug(f"{original.slug}-copy")
     copy = Campaign.objects.get(pk=original.pk)
-    copy.pk = copy.id = None  # type: ignore[assignment]
+    copy.pk = copy.id = None
     copy._state.adding = True
     copy.slug, copy.name = slug, name or f"Copy of {original.name or original.slug}"
     copy.is_active, copy.paused_reason, copy.paused_at = False, "", None
     copy.save()
     for endpoint in original.endpoints.all():
-        endpoint.pk = endpoint.id = None  # type: ignore[assignment]
+        endpoint.pk = endpoint.id = None
         endpoint._state.adding = True
         endpoint.campaign = copy
         save_endpoint(endpoint)
     for cap in original.caps.all():
-        cap.pk = cap.id = None  # type: ignore[assignment]
+        cap.pk = cap.id = None
         cap._state.adding = True
         cap.campaign = copy
         cap.save()

@@ -193,3 +193,55 @@ def test_an_account_manager_sets_up_a_campaign_without_typing_json(
     document["buyers"][0]["campaigns"][0].update(schedule=entry_before["schedule"])
     assert document == yaml.safe_load(before)
     assert_clean(page)
+
+
+def test_the_json_view_is_one_click_away_and_reads_back_into_rows(page: Any) -> None:
+    from tests.factories import make_campaign
+
+    campaign = make_campaign(
+        make_vertical(),
+        "summit-tx",
+        ping_url="https://buyer.example.com/ping",
+        filters=[
+            {"field": "state", "op": "in", "value": ["TX"]},
+            {
+                "any": [
+                    {"field": "credit_tier", "op": "eq", "value": "good"},
+                    {"field": "credit_tier", "op": "eq", "value": "excellent"},
+                ]
+            },
+        ],
+    )
+    get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-1")
+    admin_login(page, "root", "pw-root-1")
+    settle(page)
+    page.goto(f"/admin/buyers/campaign/{campaign.pk}/change/")
+    settle(page)
+    filters = editor(page, "filters")
+    # A group the rows cannot edit is shown as it is, and kept.
+    assert filters.locator("select.rule-field").count() == 1
+    assert "credit_tier" in filters.locator(".rule-raw").inner_text()
+    page.screenshot(path="/tmp/editors_change.png", full_page=True)
+
+    filters.locator("button.rule-toggle").click()
+    box = page.locator("#id_filters")
+    assert box.is_visible()
+    box.fill('[{"field": "zip", "op": "starts_with", "value": "750"}]')
+    filters.locator("button.rule-toggle").click()
+    assert not box.is_visible()
+    assert filters.locator("select.rule-field").input_value() == "zip"
+    assert filters.locator("select.rule-op").input_value() == "starts_with"
+    assert filters.locator("input.rule-value").input_value() == "750"
+
+    # JSON that does not parse keeps the JSON view open and says why.
+    filters.locator("button.rule-toggle").click()
+    box.fill("[{")
+    filters.locator("button.rule-toggle").click()
+    assert "does not parse" in filters.locator(".rule-problem").inner_text()
+    assert box.is_visible()
+    box.fill('[{"field": "zip", "op": "starts_with", "value": "750"}]')
+    page.click("input[name=_continue]")
+    settle(page)
+    campaign.refresh_from_db()
+    assert campaign.filters == [{"field": "zip", "op": "starts_with", "value": "750"}]
+    assert_clean(page)

@@ -104,7 +104,7 @@
   function fieldOptions(fields, extra) {
     var options = fields.map(function (f) {
       var note = f.stage === "post" ? " (post only)" : "";
-      return [f.name, f.name + " — " + f.type + note];
+      return [f.name, f.name + (f.type !== f.name ? " — " + f.type : "") + note];
     });
     return options.concat(extra.map(function (name) { return [name, name]; }));
   }
@@ -400,9 +400,11 @@
     var week = expandSchedule(schedule);
     if (!week) { return null; }
     var save = function (redraw) { ctx.value = packSchedule(week); ctx.changed(redraw); };
+    var box = el("div", { "class": "rule-rows" });
     var table = el("table", { "class": "rule-week" });
     var empty = !Object.keys(schedule).length;
-    table.appendChild(el("caption", { text: empty ? "Always open: no day has hours yet. Add hours to limit the days and times." : "Open hours in the buyer's time zone; a day without hours is closed." }));
+    box.appendChild(el("p", { "class": "rule-note", text: empty ? "Always open: no day has hours yet. Add hours to limit the days and times." : "Open hours in the buyer's time zone; a day without hours is closed." }));
+    box.appendChild(table);
     DAYS.forEach(function (day, d) {
       var cell = el("td", { "class": "rule-windows" });
       week[d].forEach(function (win, w) {
@@ -423,7 +425,7 @@
       })); }
       table.appendChild(el("tr", { "data-day": day }, [el("th", { text: DAY_NAMES[d] }), cell]));
     });
-    return table;
+    return box;
   }
 
   /* --- retry backoff and headers ------------------------------------------------------ */
