@@ -192,8 +192,11 @@ def test_money_shows_two_decimals_in_the_campaign_form(manager: Any, campaign: C
 def test_rule_boxes_hold_json_indented_by_two_spaces(manager: Any, campaign: Campaign) -> None:
     form = manager.get(CHANGE.format(campaign.pk)).context["adminform"].form
 
-    assert form["filters"].value() == json.dumps(campaign.filters, indent=2)
-    assert "\n  {\n    &quot;field&quot;: &quot;state&quot;," in str(form["filters"])
+    shown = form["filters"].value()
+    # PostgreSQL keeps a table's keys in its own order: compare what they say.
+    assert json.loads(shown) == campaign.filters
+    assert shown == json.dumps(json.loads(shown), indent=2)
+    assert shown.startswith('[\n  {\n    "')
     assert form["schedule"].value() == '{\n  "mon-fri": "08:00-20:00"\n}'
 
 
