@@ -245,3 +245,27 @@ def test_the_json_view_is_one_click_away_and_reads_back_into_rows(page: Any) -> 
     campaign.refresh_from_db()
     assert campaign.filters == [{"field": "zip", "op": "starts_with", "value": "750"}]
     assert_clean(page)
+
+
+def test_without_javascript_the_rules_are_json_boxes_that_still_save(
+    chromium: Any, live_server: Any
+) -> None:
+    from tests.factories import make_campaign
+
+    campaign = make_campaign(make_vertical(), "summit-tx", schedule={"mon-fri": "08:00-20:00"})
+    get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-1")
+    context = chromium.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        admin_login(page, "root", "pw-root-1")
+        page.goto(f"/admin/buyers/campaign/{campaign.pk}/change/")
+        assert page.locator(".rule-editor").count() == 0
+        box = page.locator("#id_schedule")
+        assert box.is_visible()
+        assert box.input_value() == '{\n  "mon-fri": "08:00-20:00"\n}'
+        box.fill('{"sat": "09:00-12:00"}')
+        page.click("input[name=_continue]")
+        campaign.refresh_from_db()
+        assert campaign.schedule == {"sat": "09:00-12:00"}
+    finally:
+        context.close()
