@@ -137,7 +137,7 @@ def test_an_account_manager_sets_up_a_campaign_without_typing_json(
     page.click("input[name=_continue]")
     settle(page)
     assert page.locator(".errornote").count() == 0, page.locator(".errorlist").all_inner_texts()
-    assert page.url.endswith("/change/")  # saved: the add page became the change page
+    assert "/change/" in page.url  # saved: the add page became the change page
 
     campaign = Campaign.objects.get(slug="summit-tx")
     assert campaign.filters == [{"field": "state", "op": "in", "value": ["TX", "OK"]}]
