@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -23,7 +25,7 @@ from . import (
 from .admin_endpoints import next_probe
 from .caps import usage
 from .console import console_view
-from .forms import CampaignForm, CredentialForm, EndpointForm, EndpointFormSet
+from .forms import CampaignForm, CopyCampaignForm, CredentialForm, EndpointForm, EndpointFormSet
 from .models import (
     Buyer,
     Campaign,
@@ -112,15 +114,9 @@ class EndpointInline(admin.StackedInline):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "credential":
-            # Only the campaign's own buyer's credentials make sense here.
-            object_id = (
-                request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-            )
-            buyer_id = (
-                Campaign.objects.filter(pk=object_id).values("buyer_id")[:1] if object_id else None
-            )
-            if buyer_id is not None:
-                kwargs["queryset"] = Credential.objects.filter(buyer_id__in=buyer_id)
+            # Only the campaign's own buyer's credentials: the saved campaign's, or on
+            # the add page the buyer the page was opened for (or posts).
+            kwargs["queryset"] = Credential.objects.filter(buyer_id__in=_page_buyer(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="Change history")
@@ -139,6 +135,15 @@ class EndpointInline(admin.StackedInline):
             timezone.localtime(latest.changed_at).strftime("%Y-%m-%d %H:%M"),
             url,
         )
+
+
+def _page_buyer(request: HttpRequest) -> list[int]:
+    """The buyer of the campaign page being shown or posted: ``[id]``, or ``[]``."""
+    object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+    if object_id:
+        return list(Campaign.objects.filter(pk=object_id).values_list("buyer_id", flat=True))
+    chosen = request.POST.get("buyer") or request.GET.get("buyer") or ""
+    return [int(chosen)] if chosen.isdigit() else []
 
 
 class CampaignCapInline(admin.TabularInline):
@@ -184,9 +189,9 @@ class CampaignAdmin(HistoryAdmin):
     search_fields = ["slug", "name", "buyer__name"]
     autocomplete_fields = ["buyer"]
     inlines = [EndpointInline, CampaignCapInline]
-    actions = ["resume"]
+    actions = ["resume", "copy"]
     fieldsets = [
-        (None, {"fields": ["buyer", "vertical", "slug", "name", "is_active", "paused_reason"]}),
+        (None, {"fields": ["buyer", "vertical", "name", "slug", "is_active", "paused_reason"]}),
         (
             "Pricing",
             {"fields": ["pricing_model", "fixed_price", "min_bid", "max_bid", "priority"]},
@@ -235,7 +240,40 @@ class CampaignAdmin(HistoryAdmin):
             permitted_view(self.admin_site, view, ["buyers.change_campaign"]),
             name="buyers_campaign_test_lead",
         )
-        return [console, *super().get_urls()]
+        copy = path(
+            "<path:object_id>/copy/",
+            permitted_view(self.admin_site, self.copy_view, ["buyers.add_campaign"]),
+            name="buyers_campaign_copy",
+        )
+        return [console, copy, *super().get_urls()]
+
+    def copy_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Asks for the copy's name and slug (GET), then makes it, paused (POST)."""
+        original = self.get_object(request, object_id)
+        if original is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        form = CopyCampaignForm(
+            request.POST or None,
+            initial={
+                "name": f"Copy of {original}",
+                "slug": services.free_campaign_slug(f"{original.slug}-copy"),
+            },
+        )
+        if request.method == "POST" and form.is_valid():
+            copy = services.copy_campaign(original, **form.cleaned_data)
+            self.log_addition(request, copy, f"Copied from {original.slug}")
+            self.message_user(
+                request, f"Copied to {copy.slug}, paused: check it, then activate it."
+            )
+            return redirect(reverse("admin:buyers_campaign_change", args=[copy.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Copy campaign {original}",
+            "opts": self.opts,
+            "original": original,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/buyers/campaign/copy.html", context)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is not Endpoint:
@@ -304,6 +342,15 @@ class CampaignAdmin(HistoryAdmin):
         if obj.pricing_model == "fixed":
             return f"${money_text(obj.fixed_price)}"
         return f"bid ≥ ${money_text(obj.min_bid)}"
+
+    @admin.action(description="Copy the selected campaigns (paused)", permissions=["add"])
+    def copy(self, request: HttpRequest, queryset: QuerySet) -> None:
+        copies = [services.copy_campaign(c) for c in queryset.select_related("buyer")]
+        for copy in copies:
+            self.log_addition(request, copy, "Copied")
+        self.message_user(
+            request, f"Made {len(copies)} paused copies: {', '.join(c.slug for c in copies)}."
+        )
 
     @admin.action(description="Resume paused campaigns", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -13,7 +13,7 @@ from plumbing.history import HistoryAdmin
 from . import services
 from .admin_endpoints import CircuitButtonMixin
 from .forms import CredentialForm, EndpointForm
-from .models import Cap, Credential, Endpoint
+from .models import Buyer, Cap, Credential, Endpoint
 
 
 class EndpointAdminForm(EndpointForm):
@@ -66,17 +66,29 @@ class EndpointAdmin(CircuitButtonMixin, HistoryAdmin):
 @admin.register(Credential)
 class CredentialAdmin(HistoryAdmin):
     """Buyers' credentials one by one: their change history (never the secret) with
-    restore. They are made on their buyer's page."""
+    restore. They are made on their buyer's page, or from an endpoint ("+" beside its
+    credential), which opens this add page for the campaign's buyer."""
 
     form = CredentialForm
     list_display = ["name", "buyer", "type"]
     list_filter = ["type"]
     list_select_related = ["buyer"]
     search_fields = ["name", "buyer__name"]
-    readonly_fields = ["buyer"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["buyer", *CredentialForm.Meta.fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["buyer"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        chosen = request.GET.get("buyer", "")
+        if db_field.name == "buyer" and chosen.isdigit():
+            # Opened from a campaign's endpoint: that campaign's buyer only.
+            kwargs["queryset"] = Buyer.objects.filter(pk=int(chosen))
+            kwargs["initial"] = int(chosen)
+            kwargs["empty_label"] = None
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Cap)

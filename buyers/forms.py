@@ -9,6 +9,7 @@ read personal or post-stage fields).
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -17,6 +18,7 @@ from django.forms.models import BaseInlineFormSet
 from . import services
 from .choices import AuthType
 from .models import Campaign, Credential, Endpoint
+from .widgets import PrettyJSONField, RuleEditor
 
 FILTERS_HELP = (
     "All of these must pass. A rule: "
@@ -47,6 +49,40 @@ RESPONSE_HELP = (
     "Paths: a.b.0.c in JSON, a/b/c in XML; price and the others also take a regex."
 )
 HEADERS_HELP = 'Extra headers, e.g. {"X-Source": "switchyard"}. Credentials add their own.'
+BACKOFF_HELP = "Seconds to wait before each retry, e.g. [2, 4, 8]; empty: 2, 4, 8, 16, 32."
+# Prices the admin shows: money to the cent (the fields keep 4 places for per-lead prices).
+MONEY_FIELDS = ("fixed_price", "min_bid", "max_bid")
+CENT = Decimal("0.01")
+
+
+def rule_field(kind: str, empty: type, help_text: str, rows: int = 8) -> PrettyJSONField:
+    """A rule box: pretty-printed JSON, structured rows in the browser, ``empty()``
+    (an empty list or table) when left blank."""
+    return PrettyJSONField(
+        required=False,
+        widget=RuleEditor(kind, rows=rows),
+        help_text=help_text,
+        empty=empty,
+        initial=empty,  # a new campaign's box starts as [] or {}, as the model's default
+    )
+
+
+def with_schemas(form: forms.BaseForm, names: tuple[str, ...], vertical: Any = None) -> None:
+    """Hand the field pickers of ``names`` every vertical's fields."""
+    schemas = services.field_lists()
+    for name in names:
+        widget = form.fields[name].widget
+        if isinstance(widget, RuleEditor):
+            widget.set_schemas(schemas, vertical)
+
+
+def money_initial(form: forms.ModelForm) -> None:
+    """Show stored prices with 2 decimals (``2.00``, not ``2.0000``) when that loses
+    nothing; a price with more places is shown whole."""
+    for name in MONEY_FIELDS:
+        value = form.initial.get(name)
+        if isinstance(value, Decimal) and value == value.quantize(CENT):
+            form.initial[name] = value.quantize(CENT)
 
 
 def _json_problems(problems: list[str]) -> forms.ValidationError:
@@ -56,14 +92,18 @@ def _json_problems(problems: list[str]) -> forms.ValidationError:
 class CampaignForm(forms.ModelForm):
     """The campaign change form, with its targeting rules checked on save."""
 
+    filters = rule_field("filters", list, FILTERS_HELP)
+    schedule = rule_field("schedule", dict, SCHEDULE_HELP, rows=6)
+    retry_backoff = rule_field("backoff", list, BACKOFF_HELP, rows=3)
+
     class Meta:
         model = Campaign
-        fields = ["filters", "schedule"]
-        help_texts = {"filters": FILTERS_HELP, "schedule": SCHEDULE_HELP}
-        widgets = {
-            "filters": forms.Textarea(attrs={"rows": 6, "cols": 100, "class": "vLargeTextField"}),
-            "schedule": forms.Textarea(attrs={"rows": 2, "cols": 100}),
-        }
+        fields = ["filters", "schedule", "retry_backoff"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        with_schemas(self, ("filters",))
+        money_initial(self)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -82,19 +122,18 @@ class CampaignForm(forms.ModelForm):
 class EndpointForm(forms.ModelForm):
     """One endpoint inline: headers and response rules checked on their own."""
 
+    mapping = rule_field("mapping", list, MAPPING_HELP)
+    response = rule_field("response", dict, RESPONSE_HELP, rows=6)
+    headers = rule_field("headers", dict, HEADERS_HELP, rows=3)
+
     class Meta:
         model = Endpoint
         fields = ["mapping", "response", "headers"]
-        help_texts = {
-            "mapping": MAPPING_HELP,
-            "response": RESPONSE_HELP,
-            "headers": HEADERS_HELP,
-        }
-        widgets = {
-            "mapping": forms.Textarea(attrs={"rows": 8, "cols": 100, "class": "vLargeTextField"}),
-            "response": forms.Textarea(attrs={"rows": 4, "cols": 100}),
-            "headers": forms.Textarea(attrs={"rows": 2, "cols": 100}),
-        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        campaign = getattr(self.instance, "campaign", None) if self.instance.campaign_id else None
+        with_schemas(self, ("mapping",), campaign.vertical_id if campaign else None)
 
     def clean_headers(self) -> Any:
         headers = self.cleaned_data.get("headers")
@@ -169,6 +208,19 @@ class CredentialForm(forms.ModelForm):
             if not cleaned.get(name):
                 self.add_error(name, "This credential type needs it.")
         return cleaned
+
+
+class CopyCampaignForm(forms.Form):
+    """The name and slug of a campaign's copy."""
+
+    name = forms.CharField(max_length=100)
+    slug = forms.SlugField(max_length=50)
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if Campaign.objects.filter(slug=slug).exists():
+            raise forms.ValidationError("A campaign already has this slug.")
+        return slug
 
 
 class TestLeadForm(forms.Form):

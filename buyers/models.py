@@ -50,6 +50,29 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone (e.g. America/Chicago)") from exc
 
 
+CAP_NEEDS_LIMIT = "A cap limits leads, spend or both: give a number of leads or an amount."
+MAX_BACKOFF_SECONDS = 86400
+
+
+def backoff_problems(value: object) -> list[str]:
+    """What is wrong with a retry backoff: a list of whole seconds, each 1 to a day."""
+    if not isinstance(value, list):
+        return ["Retry backoff is a list of whole seconds, e.g. [2, 4, 8]."]
+    problems = []
+    for i, step in enumerate(value, 1):
+        if isinstance(step, bool) or not isinstance(step, int):
+            problems.append(f"Retry {i}: {step!r} is not a whole number of seconds.")
+        elif not 1 <= step <= MAX_BACKOFF_SECONDS:
+            problems.append(f"Retry {i}: {step} s is out of range (1 to {MAX_BACKOFF_SECONDS}).")
+    return problems
+
+
+def validate_backoff(value: object) -> None:
+    problems = backoff_problems(value)
+    if problems:
+        raise ValidationError(problems)
+
+
 def default_max_bid() -> Decimal:
     """The ``MAX_BID`` setting: the highest bid a new campaign takes."""
     return Decimal(settings.MAX_BID).quantize(Decimal("0.01"))
@@ -156,12 +179,18 @@ class Campaign(models.Model):
         max_length=16, choices=PricingModel.choices, default=PricingModel.DYNAMIC
     )
     fixed_price = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True, help_text="For fixed pricing."
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"), "A price is at least 0.01.")],
+        help_text="For fixed pricing.",
     )
     min_bid = models.DecimalField(
         max_digits=12,
         decimal_places=4,
         default=Decimal("0"),
+        validators=[MinValueValidator(Decimal(0), "A minimum bid cannot be negative.")],
         help_text="Dynamic bids below this are ignored.",
     )
     max_bid = models.DecimalField(
@@ -194,19 +223,36 @@ class Campaign(models.Model):
         help_text="Skip a person this buyer already bought within this many days (0: never).",
     )
     max_attempts = models.PositiveIntegerField(
-        default=5, help_text="Post attempts for retryable failures before the next bidder."
+        default=5,
+        validators=[
+            MinValueValidator(1, "At least 1 attempt."),
+            MaxValueValidator(20, "At most 20 attempts."),
+        ],
+        help_text="Post attempts for retryable failures before the next bidder.",
     )
     retry_backoff = models.JSONField(
-        default=list, blank=True, help_text="Seconds between retries; empty: 2, 4, 8, 16, 32."
+        default=list,
+        blank=True,
+        validators=[validate_backoff],
+        help_text="Seconds between retries; empty: 2, 4, 8, 16, 32.",
     )
     max_timeout_rate = models.DecimalField(
         max_digits=5,
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[
+            MinValueValidator(Decimal(0), "A rate is a percentage from 0 to 100."),
+            MaxValueValidator(Decimal(100), "A rate is a percentage from 0 to 100."),
+        ],
         help_text="Auto-pause when the ping timeout rate (%) over the last window exceeds this.",
     )
-    max_p95_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    max_p95_latency_ms = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, "A latency limit is at least 1 ms.")],
+        help_text="Auto-pause when the ping p95 latency (ms) over the last window exceeds this.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -302,8 +348,16 @@ class Cap(models.Model):
         Buyer, null=True, blank=True, on_delete=models.CASCADE, related_name="caps"
     )
     period = models.CharField(max_length=8, choices=CapPeriod.choices)
-    max_leads = models.PositiveIntegerField(null=True, blank=True)
-    max_spend = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    max_leads = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1, "A lead cap is at least 1.")]
+    )
+    max_spend = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"), "A spend cap is at least 0.01.")],
+    )
 
     history = HistoricalRecords()
 
@@ -316,6 +370,8 @@ class Cap(models.Model):
             models.CheckConstraint(
                 condition=models.Q(max_leads__isnull=False) | models.Q(max_spend__isnull=False),
                 name="cap_has_limit",
+                # What the admin says instead of "Constraint “cap_has_limit” is violated."
+                violation_error_message=CAP_NEEDS_LIMIT,
             ),
         ]
 

@@ -50,6 +50,25 @@ def schema_from_fields(fields: Sequence[Mapping[str, Any]]) -> dict[str, FieldSp
     return schema
 
 
+def field_lists() -> dict[str, list[dict[str, Any]]]:
+    """Every vertical's fields by vertical id, for the admin's field pickers: name, type,
+    stage, choices and whether it is personal data."""
+    vertical_model = Campaign._meta.get_field("vertical").related_model  # exchange's
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for vertical in vertical_model.objects.prefetch_related("fields"):  # type: ignore[union-attr]
+        lists[str(vertical.pk)] = [
+            {
+                "name": spec.name,
+                "type": str(spec.type),
+                "stage": str(spec.stage),
+                "choices": list(spec.choices),
+                "pii": spec.pii,
+            }
+            for spec in schema_of(vertical).values()
+        ]
+    return lists
+
+
 def filter_problems(filters: Any, schema: Schema) -> list[str]:
     """What is wrong with a campaign's filters for a vertical of this schema."""
     return validate_filters(filters, known_fields=schema.keys())
@@ -147,6 +166,41 @@ def record_mapping_version(endpoint: Endpoint, *, changed_by: Any = None) -> Map
         response=response,
         changed_by=user,
     )
+
+
+@transaction.atomic
+def copy_campaign(original: Campaign, *, slug: str = "", name: str = "") -> Campaign:
+    """A paused copy of a campaign with its endpoints, rules and caps, under a new slug
+    (``<slug>-copy``, ``-copy-2``... when none is given). Credentials are shared, as the
+    buyer's endpoints already share them."""
+    slug = slug or free_campaign_slug(f"{original.slug}-copy")
+    copy = Campaign.objects.get(pk=original.pk)
+    copy.pk = copy.id = None
+    copy._state.adding = True
+    copy.slug, copy.name = slug, name or f"Copy of {original.name or original.slug}"
+    copy.is_active, copy.paused_reason, copy.paused_at = False, "", None
+    copy.save()
+    for endpoint in original.endpoints.all():
+        endpoint.pk = endpoint.id = None
+        endpoint._state.adding = True
+        endpoint.campaign = copy
+        save_endpoint(endpoint)
+    for cap in original.caps.all():
+        cap.pk = cap.id = None
+        cap._state.adding = True
+        cap.campaign = copy
+        cap.save()
+    return copy
+
+
+def free_campaign_slug(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... whichever no campaign has yet."""
+    taken = set(Campaign.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, n = base[:50], 2
+    while slug in taken:
+        suffix = f"-{n}"
+        slug, n = base[: 50 - len(suffix)] + suffix, n + 1
+    return slug
 
 
 @transaction.atomic

@@ -267,11 +267,6 @@ def _campaign(r: Reader, node: Any, path: str) -> CampaignPlan | None:
         return None
     values = {key: r.value(Campaign, key, node, key, path) for key in CAMPAIGN_KEYS}
     values.update(_pricing(r, node.get("pricing"), at(path, "pricing")))
-    backoff = values["retry_backoff"]
-    if not isinstance(backoff, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in backoff
-    ):
-        r.fail(at(path, "retry_backoff"), "expected a list of whole seconds, e.g. [2, 4, 8]")
     slug = values.pop("slug")
     plan = CampaignPlan(path, slug, str(node["vertical"]), values)
     plan.caps = _caps(r, node.get("caps"), at(path, "caps"))
