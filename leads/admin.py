@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from plumbing.admin_views import money_column, permitted_view, secret_page
 from plumbing.pii import mask_fields
 
+from .admin_dispositions import DispositionInline
 from .choices import DeliveryStatus, LeadStatus
 from .delivery import replay_lead
 from .forms import AdjustmentForm, ReturnForm
@@ -149,7 +150,7 @@ class CallbackInline(ReadOnlyTabular):
 
     @admin.display(description="Event")
     def event_status(self, obj: PublisherCallback) -> str:
-        return obj.payload.get("status", "")
+        return obj.payload.get("status") or obj.payload.get("disposition", "")
 
 
 @admin.register(Lead)
@@ -169,7 +170,14 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["vertical", "publisher", "sold_campaign"]
     search_fields = ["=id", "sub_id"]
     date_hierarchy = "created_at"
-    inlines = [EventInline, BidInline, DeliveryInline, CallInline, CallbackInline]
+    inlines = [
+        EventInline,
+        BidInline,
+        DeliveryInline,
+        DispositionInline,
+        CallInline,
+        CallbackInline,
+    ]
     actions = ["replay"]
     readonly_fields = [
         "id",
@@ -256,8 +264,8 @@ class LeadAdmin(ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
                 (
                     t.get("buyer", ""),
                     t.get("campaign", ""),
-                    "pinged" if t.get("pinged") else "skipped",
-                    t.get("reason", ""),
+                    _trace_step(t),
+                    _trace_why(t),
                 )
                 for t in obj.trace
             ),
@@ -476,12 +484,12 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["status", "last_outcome", "publisher"]
     list_select_related = ["publisher"]
     search_fields = ["=lead__id"]
-    raw_id_fields = ["lead", "event"]
+    raw_id_fields = ["lead", "event", "disposition"]
     date_hierarchy = "created_at"
 
     @admin.display(description="Event")
     def event_status(self, obj: PublisherCallback) -> str:
-        return obj.payload.get("status", "")
+        return obj.payload.get("status") or obj.payload.get("disposition", "")
 
 
 @admin.register(PiiReveal)
@@ -496,6 +504,29 @@ class PiiRevealAdmin(ReadOnlyMixin, admin.ModelAdmin):
     raw_id_fields = ["lead"]
     fields = ["at", "user", "lead", "reason"]
     readonly_fields = ["at", "user", "lead", "reason"]
+
+
+def _trace_step(entry: dict[str, Any]) -> str:
+    if "disposition" in entry:
+        return "disposition"
+    return "pinged" if entry.get("pinged") else "skipped"
+
+
+def _trace_why(entry: dict[str, Any]) -> str:
+    """The reason, with the figures expected-revenue routing ranked by, or what a buyer
+    reported."""
+    if "disposition" in entry:
+        value = f" worth {entry['value']}" if entry.get("value") else ""
+        return f"{entry['disposition']}{value} at {entry.get('at', '')} (via {entry.get('via')})"
+    ranking = entry.get("ranking")
+    if not ranking:
+        return str(entry.get("reason", ""))
+    figures = (
+        f"bid {ranking['bid']} × weight {ranking['weight']} (acceptance "
+        f"{ranking['acceptance']}, non-return {ranking['non_return']}) = expected "
+        f"{ranking['expected']}"
+    )
+    return "; ".join(x for x in (str(entry.get("reason", "")), figures) if x)
 
 
 def _is_uuid(value: str) -> bool:
