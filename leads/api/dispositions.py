@@ -13,12 +13,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange.api.base import PublicApiView
 from exchange.api.errors import ApiError
+from exchange.api.parsers import JsonParser
 from exchange.api.serializers import ErrorBody
 from leads.choices import DispositionEvent, DispositionSource
 from leads.dispositions import (
@@ -144,6 +146,9 @@ POSTBACK_ERRORS = {code: OpenApiResponse(ErrorBody) for code in (400, 401, 404, 
 
 class PostbackView(PublicApiView):
     """A campaign's signed postback URL: no key; the signature is the credential."""
+
+    # Flat parameters: not the publisher API's forms, whose fields nest under "lead".
+    parser_classes = [JsonParser, FormParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Skips PublicApiView's key check on purpose: a CRM calling this has no key.
