@@ -252,9 +252,7 @@ def test_a_postback_can_be_posted_as_a_form(api: Any, market: dict, staff: Any) 
 
 def test_an_old_or_unsigned_postback_is_refused(api: Any, market: dict, staff: Any) -> None:
     secret = secret_from_admin(staff, market["campaign"])
-    old = signed(
-        secret, lead_id=market["lead_id"], event="bad", ts=str(int(time.time()) - 3600)
-    )
+    old = signed(secret, lead_id=market["lead_id"], event="bad", ts=str(int(time.time()) - 3600))
     unsigned = {"lead_id": market["lead_id"], "event": "bad", "ts": str(int(time.time()))}
 
     stale = api.get("/api/v1/postback/summit-tx", old)
@@ -324,9 +322,7 @@ def test_a_disposition_is_forwarded_to_a_publisher_that_asked_signed_with_its_se
     assert "summit" not in body.decode().lower()  # the buyer stays anonymous
 
 
-def test_a_publisher_that_did_not_ask_gets_no_disposition_callback(
-    api: Any, market: dict
-) -> None:
+def test_a_publisher_that_did_not_ask_gets_no_disposition_callback(api: Any, market: dict) -> None:
     market["publisher"].forward_dispositions = False
     market["publisher"].save()
 
@@ -335,9 +331,7 @@ def test_a_publisher_that_did_not_ask_gets_no_disposition_callback(
     assert not PublisherCallback.objects.filter(disposition__isnull=False).exists()
 
 
-def test_the_publisher_api_trace_does_not_show_buyers_dispositions(
-    api: Any, market: dict
-) -> None:
+def test_the_publisher_api_trace_does_not_show_buyers_dispositions(api: Any, market: dict) -> None:
     report(api, market["buyer_key"], lead_id=market["lead_id"], event="bad")
 
     detail = api.get(
