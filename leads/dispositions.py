@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -176,7 +176,7 @@ def check_postback(campaign_slug: str, params: dict[str, str], now: datetime) ->
     secret = PostbackSecret.objects.filter(campaign=campaign).values_list("secret", flat=True)
     known = secret.first()
     expected = sign_postback(known, params) if known else ""
-    if not known or not hmac.compare_digest(signature, expected):
+    if not known or not hmac.compare_digest(signature.encode(), expected.encode()):
         raise DispositionRefused(
             401, "bad_signature", "The signature does not match this campaign's postback secret."
         )
@@ -214,3 +214,10 @@ def accept_postback(
                 409, "replayed", "This signed postback was already received."
             ) from None
         raise
+
+
+def forget_old_receipts(now: datetime) -> int:
+    """Receipts no replay can match any more: a postback this old is refused by its
+    ``ts`` (signed within POSTBACK_MAX_AGE_SECONDS of its arrival, refused beyond it)."""
+    cutoff = now - 2 * timedelta(seconds=settings.POSTBACK_MAX_AGE_SECONDS)
+    return PostbackReceipt.objects.filter(received_at__lt=cutoff).delete()[0]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +40,7 @@ from .buyer import BuyerApiView
 # Small enough for any CRM's clock to be off by; a report from the future is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_VALUE = Decimal("9999999999.99")
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _invalid(name: str, problem: str) -> ApiError:
@@ -62,11 +63,16 @@ def read_report(values: dict[str, Any]) -> Report:
     at = now
     raw_at = values.get("at")
     if raw_at not in (None, ""):
-        parsed = parse_datetime(raw_at) if isinstance(raw_at, str) else None
+        try:
+            parsed = parse_datetime(raw_at) if isinstance(raw_at, str) else None
+        except ValueError:  # well formed but no such time: 2026-02-30
+            parsed = None
         if parsed is None or parsed.tzinfo is None:
             raise _invalid("at", "an ISO 8601 time with its offset, e.g. 2026-12-01T15:04:05Z")
         if parsed > now + CLOCK_SKEW:
             raise _invalid("at", "must not be in the future")
+        if parsed < EARLIEST:
+            raise _invalid("at", "must be in this century")
         at = parsed
     return Report(lead_id, str(event), at, _value(values.get("value")))
 
@@ -209,5 +215,10 @@ def _flat(values: Any) -> dict[str, str]:
         value = values.getlist(name)[-1] if hasattr(values, "getlist") else values[name]
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise _invalid(str(name), "must be text")
+        try:
+            # Signed as UTF-8: a lone surrogate (JSON's "\ud800") has no bytes to sign.
+            str(name).encode() and str(value).encode()
+        except UnicodeEncodeError:
+            raise _invalid(str(name), "must be UTF-8 text") from None
         flat[str(name)] = str(value)
     return flat

@@ -136,6 +136,8 @@ def test_a_conversion_reported_with_the_buyer_key_shows_on_the_lead_and_in_the_f
     assert by_publisher[1:] == ["1", "0", "0", "1", "0", "100.0", "$120.00", "$120.00"]
     by_campaign = dashboard_row(staff, "campaign", "Summit-Tx Buyer / summit-tx")
     assert by_campaign[4] == "1" and by_campaign[6] == "100.0"
+    campaign_page = staff.get(f"/admin/buyers/campaign/{market['campaign'].pk}/change/")
+    assert "1 converted (100.0%, $120.00)" in campaign_page.content.decode()
 
 
 def test_reporting_the_same_event_again_answers_the_first_report_and_changes_nothing(
@@ -180,6 +182,8 @@ def test_a_disposition_for_a_lead_the_buyer_did_not_buy_is_a_404(api: Any, marke
         ({"event": "converted", "at": "yesterday"}, "at"),
         ({"event": "converted", "at": "2026-12-01T10:00:00"}, "at"),
         ({"event": "converted", "at": "2999-01-01T00:00:00Z"}, "at"),
+        ({"event": "converted", "at": "2026-02-30T10:00:00Z"}, "at"),
+        ({"event": "converted", "at": "0001-01-01T00:00:00+05:00"}, "at"),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field_and_records_nothing(
