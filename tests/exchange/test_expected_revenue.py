@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from exchange.models import Vertical
+from leads.models import Lead
 from reporting.tasks import refresh_quality, refresh_rollups
 from tests.factories import make_campaign, make_publisher, make_vertical
 
@@ -84,8 +85,6 @@ def route_by_expected_revenue(tmp_path: Path) -> None:
 
 
 def ranking(lead_id: str) -> dict[str, dict[str, Any]]:
-    from leads.models import Lead
-
     return {t["campaign"]: t["ranking"] for t in Lead.objects.get(pk=lead_id).trace}
 
 
@@ -161,3 +160,17 @@ def test_weighing_bids_adds_no_query_to_a_ping(
     assert Vertical.objects.get().routing == "expected_revenue"
 
     assert queries() == by_price
+
+
+def test_the_routing_is_exported_and_offered_in_the_admin(tmp_path: Path, client: Any) -> None:
+    make_vertical()
+    route_by_expected_revenue(tmp_path)
+    out = StringIO()
+    call_command("exchange_config", "export", stdout=out)
+    assert "routing: expected_revenue" in out.getvalue()
+
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-12345")
+    client.force_login(user)
+    vertical = Vertical.objects.get()
+    page = client.get(f"/admin/exchange/vertical/{vertical.pk}/change/").content.decode()
+    assert '<option value="expected_revenue" selected>' in page

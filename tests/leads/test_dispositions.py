@@ -9,14 +9,17 @@ import hmac
 import json
 import re
 import time
+from io import StringIO
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from werkzeug import Request, Response
 
 from buyers.models import Buyer, Campaign
+from exchange.models import Publisher
 from exchange.services import create_api_key
 from leads.models import Lead, PublisherCallback
 from leads.tasks import send_publisher_callback
@@ -345,3 +348,18 @@ def test_the_publisher_api_trace_does_not_show_buyers_dispositions(api: Any, mar
 
     assert "bad" not in json.dumps(detail["trace"])
     assert len(detail["trace"]) == 1  # the one campaign
+
+
+def test_forwarding_dispositions_is_config_as_code(tmp_path: Any) -> None:
+    path = tmp_path / "exchange.yaml"
+    path.write_text(
+        "publishers:\n"
+        "  - {slug: beta, name: Beta, callback_url: 'http://127.0.0.1:9/hook',"
+        " forward_dispositions: true}\n"
+    )
+    call_command("exchange_config", "import", str(path), stdout=StringIO())
+    out = StringIO()
+    call_command("exchange_config", "export", stdout=out)
+
+    assert Publisher.objects.get(slug="beta").forward_dispositions is True
+    assert "forward_dispositions: true" in out.getvalue()
