@@ -65,9 +65,9 @@ def record_disposition(report: Report, *, buyer_id: int, source: str) -> tuple[D
     """
     with transaction.atomic():
         # The lead's row serializes reports of one lead: its trace is rewritten whole.
-        lead = Lead.objects.select_for_update().filter(pk=report.lead_id).first()
-        campaign = _bought_by(lead, buyer_id)
-        assert lead is not None
+        lead, campaign = _bought_by(
+            Lead.objects.select_for_update().filter(pk=report.lead_id).first(), buyer_id
+        )
         existing = Disposition.objects.filter(lead=lead, event=report.event).first()
         if existing is not None:
             return existing, False
@@ -95,12 +95,13 @@ def record_disposition(report: Report, *, buyer_id: int, source: str) -> tuple[D
     return disposition, True
 
 
-def _bought_by(lead: Lead | None, buyer_id: int) -> Campaign:
-    sold = lead is not None and lead.status in (LeadStatus.SOLD, LeadStatus.RETURNED)
-    campaign = lead.sold_campaign if sold and lead is not None else None
-    if campaign is None or campaign.buyer_id != buyer_id:
-        raise DispositionRefused(404, "not_found", "No lead with this id was sold to you.")
-    return campaign
+def _bought_by(lead: Lead | None, buyer_id: int) -> tuple[Lead, Campaign]:
+    """The lead and the campaign that bought it, if ``buyer_id`` did; else a 404."""
+    if lead is not None and lead.status in (LeadStatus.SOLD, LeadStatus.RETURNED):
+        campaign = lead.sold_campaign
+        if campaign is not None and campaign.buyer_id == buyer_id:
+            return lead, campaign
+    raise DispositionRefused(404, "not_found", "No lead with this id was sold to you.")
 
 
 def _forward(lead: Lead, disposition: Disposition) -> None:
