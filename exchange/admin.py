@@ -109,7 +109,7 @@ class PublisherAdmin(MintKeysMixin, HistoryAdmin):
         (
             "Callbacks",
             {
-                "fields": ["callback_url", "callback_secret_display"],
+                "fields": ["callback_url", "forward_dispositions", "callback_secret_display"],
                 "description": "Status callbacks carry X-Switchyard-Signature: "
                 "sha256=HMAC-SHA256(secret, body). Give the secret to the publisher so it "
                 "can check them; the list's actions rotate it.",

@@ -27,6 +27,7 @@ from buyers.transport import Fanout, OutboundResponse, fan_out
 from . import consent
 from .choices import Routing
 from .config_cache import PublisherInfo, VerticalInfo
+from .quality import expected_value
 
 ACCEPTING = frozenset({Outcome.ACCEPTED, Outcome.SIMULATED})
 
@@ -290,9 +291,28 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
 
     if ctx.vertical.routing == Routing.PRIORITY:
         key = lambda b: (-b.campaign.priority, -(b.price or 0), b.latency_ms)  # noqa: E731
+    elif ctx.vertical.routing == Routing.EXPECTED_REVENUE:
+        key = _expected_revenue_key(live, result.trace, ctx.vertical)
     else:
         key = lambda b: (-(b.price or 0), -b.campaign.priority, b.latency_ms)  # noqa: E731
     for rank, bid in enumerate(sorted(live, key=key), start=1):
         bid.rank = rank
     if not live:
         result.reasons.append("below_floor" if below_floor else "no_bids")
+
+
+def _expected_revenue_key(
+    live: list[BidResult], trace: list[dict[str, Any]], vertical: VerticalInfo
+) -> Any:
+    """Rank by bid × the campaign's quality weight (``exchange.quality``, from the config
+    cache); the figures go on each campaign's trace entry. Ties: priority, then speed."""
+    entries = {t["campaign_id"]: t for t in trace if "campaign_id" in t}
+    worth: dict[int, Any] = {}
+    for bid in live:
+        quality = vertical.quality_of(bid.campaign.id)
+        price = bid.price or Decimal(0)  # a live bid always has its price
+        worth[bid.campaign.id] = expected_value(price, quality)
+        entry = entries.get(bid.campaign.id)
+        if entry is not None:  # re-ranking (a late bid) overwrites the same figures
+            entry["ranking"] = quality.trace_fields(price)
+    return lambda b: (-worth[b.campaign.id], -b.campaign.priority, b.latency_ms)

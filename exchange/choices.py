@@ -6,6 +6,7 @@ from django.db import models
 class Routing(models.TextChoices):
     AUCTION = "auction", "Auction (highest bid wins)"
     PRIORITY = "priority", "Priority (ping tree)"
+    EXPECTED_REVENUE = "expected_revenue", "Expected revenue (bid × buyer quality)"
 
 
 class PayoutModel(models.TextChoices):

@@ -38,7 +38,8 @@ from plumbing.fields import FieldSpec, vertical_schema
 from plumbing.per_process import PerProcess
 
 from .choices import PayoutModel
-from .models import ApiKey, ConfigRevision, Publisher, Vertical
+from .models import ApiKey, CampaignQuality, ConfigRevision, Publisher, Vertical
+from .quality import PRIOR, Quality, quality_from_counts
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,11 @@ class VerticalInfo:
     post_deadline_ms: int
     schema: Mapping[str, FieldSpec]
     campaigns: tuple[CampaignInfo, ...]
+    # Campaign id -> its quality, read by ``expected_revenue`` routing (``exchange.quality``).
+    quality: Mapping[int, Quality] = field(default_factory=dict)
+
+    def quality_of(self, campaign_id: int) -> Quality:
+        return self.quality.get(campaign_id, PRIOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +161,12 @@ def build_config(revision: int) -> Config:
     campaigns_by_vertical: dict[int, list[CampaignInfo]] = {}
     for info in all_campaigns.values():
         campaigns_by_vertical.setdefault(info.vertical_id, []).append(info)
+    # Counts the rollup job wrote (reporting.quality): weighed here, once per rebuild,
+    # so a ping under expected_revenue routing reads a number and queries nothing.
+    quality = {
+        q.campaign_id: quality_from_counts(q.delivered, q.accepted, q.sold, q.returns)
+        for q in CampaignQuality.objects.all()
+    }
     verticals = {}
     for v in Vertical.objects.prefetch_related("fields"):
         verticals[v.slug] = VerticalInfo(
@@ -167,6 +179,9 @@ def build_config(revision: int) -> Config:
             post_deadline_ms=v.post_deadline_ms,
             schema=vertical_schema(v.fields.all()),
             campaigns=tuple(campaigns_by_vertical.get(v.id, ())),
+            quality={
+                c.id: quality[c.id] for c in campaigns_by_vertical.get(v.id, ()) if c.id in quality
+            },
         )
     return Config(revision, keys, publishers, verticals, all_campaigns)
 

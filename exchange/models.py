@@ -18,6 +18,7 @@ from plumbing.crypto import EncryptedTextField
 from plumbing.fields import PII_FIELDS, FieldType, Stage
 
 from .choices import KeyKind, PayoutModel, Routing
+from .models_quality import CampaignQuality  # noqa: F401  (a model of this app, defined apart)
 
 
 def new_callback_secret() -> str:
@@ -30,7 +31,13 @@ class Vertical(models.Model):
 
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=100)
-    routing = models.CharField(max_length=16, choices=Routing.choices, default=Routing.AUCTION)
+    routing = models.CharField(
+        max_length=16,
+        choices=Routing.choices,
+        default=Routing.AUCTION,
+        help_text="Expected revenue weighs each bid by the campaign's post acceptance and "
+        "non-return rates over QUALITY_WINDOW_DAYS (docs/dispositions.md).",
+    )
     ping_ttl_seconds = models.PositiveIntegerField(
         default=120, help_text="How long a ping's offer stays valid for a post."
     )
@@ -134,6 +141,11 @@ class Publisher(models.Model):
     callback_secret = EncryptedTextField(
         default=new_callback_secret,
         help_text="Signs callbacks: X-Switchyard-Signature is sha256=HMAC-SHA256(secret, body).",
+    )
+    forward_dispositions = models.BooleanField(
+        default=False,
+        help_text="Also send buyers' dispositions (contacted, quoted, converted, bad) to the "
+        "callback URL, signed like status callbacks.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -408,7 +408,17 @@ EMAIL_BACKEND = _read(
 )
 # /metrics answers only `Authorization: Bearer $METRICS_TOKEN` (empty: /metrics is off).
 METRICS_TOKEN = _read("METRICS_TOKEN", str, "")
-for _name in ("ROLLUP_REFRESH_SECONDS", "ALERT_CHECK_SECONDS", "ALERT_QUIET_MINUTES"):
+# Dispositions (docs/dispositions.md): a signed postback's ts may be this far from now;
+# expected_revenue routing weighs bids by each campaign's posts and returns over this window.
+POSTBACK_MAX_AGE_SECONDS = _read("POSTBACK_MAX_AGE_SECONDS", int, 300)
+QUALITY_WINDOW_DAYS = _read("QUALITY_WINDOW_DAYS", int, 14)
+for _name in (
+    "ROLLUP_REFRESH_SECONDS",
+    "ALERT_CHECK_SECONDS",
+    "ALERT_QUIET_MINUTES",
+    "POSTBACK_MAX_AGE_SECONDS",
+    "QUALITY_WINDOW_DAYS",
+):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} is malformed: it must be positive")
 
@@ -453,6 +463,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-alerts": {
         "task": "reporting.tasks.check_alerts",
         "schedule": timedelta(seconds=ALERT_CHECK_SECONDS),
+    },
+    # Campaigns' quality counts for expected_revenue routing, from the rollups.
+    "refresh-quality": {
+        "task": "reporting.tasks.refresh_quality",
+        "schedule": timedelta(minutes=5),
     },
 }
 

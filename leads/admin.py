@@ -41,6 +41,7 @@ from .admin_buttons import (
     replay_url,
 )
 from .admin_finding import LEAD_SEARCH_HELP, LeadSearchMixin, lead_link
+from .admin_dispositions import DispositionInline
 from .choices import DeliveryStatus, LeadStatus
 from .delivery import replay_lead
 from .forms import AdjustmentForm, ReturnForm
@@ -167,7 +168,7 @@ class CallbackInline(ReadOnlyTabular):
 
     @admin.display(description="Event")
     def event_status(self, obj: PublisherCallback) -> str:
-        return obj.payload.get("status", "")
+        return obj.payload.get("status") or obj.payload.get("disposition", "")
 
 
 class LedgerInline(ReadOnlyTabular):
@@ -238,6 +239,7 @@ class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
         DeliveryInline,
         LedgerInline,
         ReturnInline,
+        DispositionInline,
         CallInline,
         CallbackInline,
     ]
@@ -365,8 +367,8 @@ class LeadAdmin(LeadSearchMixin, ReplayMixin, ReadOnlyMixin, admin.ModelAdmin):
                 (
                     t.get("buyer", ""),
                     t.get("campaign", ""),
-                    "pinged" if t.get("pinged") else "skipped",
-                    t.get("reason", ""),
+                    _trace_step(t),
+                    _trace_why(t),
                 )
                 for t in obj.trace
             ),
@@ -622,12 +624,12 @@ class PublisherCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["publisher"]
     Media = AdminListsMedia
     search_fields = ["=lead__id"]
-    raw_id_fields = ["lead", "event"]
+    raw_id_fields = ["lead", "event", "disposition"]
     date_hierarchy = "created_at"
 
     @admin.display(description="Event")
     def event_status(self, obj: PublisherCallback) -> str:
-        return obj.payload.get("status", "")
+        return obj.payload.get("status") or obj.payload.get("disposition", "")
 
 
 @admin.register(PiiReveal)
@@ -643,6 +645,29 @@ class PiiRevealAdmin(ReadOnlyMixin, admin.ModelAdmin):
     raw_id_fields = ["lead"]
     fields = ["at", "user", "lead", "reason"]
     readonly_fields = ["at", "user", "lead", "reason"]
+
+
+def _trace_step(entry: dict[str, Any]) -> str:
+    if "disposition" in entry:
+        return "disposition"
+    return "pinged" if entry.get("pinged") else "skipped"
+
+
+def _trace_why(entry: dict[str, Any]) -> str:
+    """The reason, with the figures expected-revenue routing ranked by, or what a buyer
+    reported."""
+    if "disposition" in entry:
+        value = f" worth {entry['value']}" if entry.get("value") else ""
+        return f"{entry['disposition']}{value} at {entry.get('at', '')} (via {entry.get('via')})"
+    ranking = entry.get("ranking")
+    if not ranking:
+        return str(entry.get("reason", ""))
+    figures = (
+        f"bid {ranking['bid']} × weight {ranking['weight']} (acceptance "
+        f"{ranking['acceptance']}, non-return {ranking['non_return']}) = expected "
+        f"{ranking['expected']}"
+    )
+    return "; ".join(x for x in (str(entry.get("reason", "")), figures) if x)
 
 
 def _is_uuid(value: str) -> bool:

@@ -59,3 +59,17 @@ class ReturnReason(models.TextChoices):
     NO_CONTACT = "no_contact", "Could not contact"
     NOT_INTERESTED = "not_interested", "Consumer not interested"
     OTHER = "other"
+
+
+class DispositionEvent(models.TextChoices):
+    """What a buyer reports became of a lead it bought."""
+
+    CONTACTED = "contacted"
+    QUOTED = "quoted"
+    CONVERTED = "converted"
+    BAD = "bad"
+
+
+class DispositionSource(models.TextChoices):
+    API = "api", "Buyer API (key)"
+    POSTBACK = "postback", "Signed postback URL"

@@ -23,6 +23,11 @@ from .models_compliance import (  # noqa: F401  (models of this app, defined apa
     PersonClaim,
     Suppression,
 )
+from .models_dispositions import (  # noqa: F401  (models of this app, defined apart)
+    Disposition,
+    PostbackReceipt,
+    PostbackSecret,
+)
 from .outbox import Outbox
 
 
@@ -195,7 +200,14 @@ class PublisherCallback(Outbox):
     conditional UPDATE before every attempt, so retries, duplicate tasks and the sweeper
     never send it twice at once and never lose it."""
 
-    event = models.OneToOneField(LeadEvent, on_delete=models.CASCADE, related_name="callback")
+    # What the callback reports: a status change, or (when the publisher asked for them)
+    # a buyer's disposition.
+    event = models.OneToOneField(
+        LeadEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="callback"
+    )
+    disposition = models.OneToOneField(
+        Disposition, null=True, blank=True, on_delete=models.CASCADE, related_name="callback"
+    )
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="callbacks")
     publisher = models.ForeignKey(
         "exchange.Publisher", on_delete=models.CASCADE, related_name="callbacks"
@@ -206,7 +218,8 @@ class PublisherCallback(Outbox):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.lead_id} {self.payload.get('status', '')} callback ({self.status})"
+        what = self.payload.get("status") or self.payload.get("disposition", "")
+        return f"{self.lead_id} {what} callback ({self.status})"
 
 
 class TransactionLog(models.Model):

@@ -21,6 +21,7 @@ from buyers.models import Credential
 from exchange.models import InboundLog
 from plumbing.pii import MASK, normalize_phone, pii_values, scrub_text
 
+from .dispositions import forget_old_receipts
 from .models import Delivery, Lead, LeadEvent, TransactionLog
 from .models_compliance import (
     DeletionRequest,
@@ -81,7 +82,8 @@ def _delete_older(model: Any, cutoff: datetime) -> int:
 
 def purge_expired_data(now: datetime | None = None) -> dict[str, int]:
     """The daily purge: PII past PII_RETENTION_DAYS, inbound logs past
-    INBOUND_LOG_RETENTION_DAYS, transaction logs past TRANSACTION_LOG_RETENTION_DAYS."""
+    INBOUND_LOG_RETENTION_DAYS, transaction logs past TRANSACTION_LOG_RETENTION_DAYS,
+    postback receipts no replay can match."""
     now = now or timezone.now()
     days = settings.SWITCHYARD
     return {
@@ -92,6 +94,7 @@ def purge_expired_data(now: datetime | None = None) -> dict[str, int]:
         "transaction_logs_deleted": _delete_older(
             TransactionLog, now - timedelta(days=days["TRANSACTION_LOG_RETENTION_DAYS"])
         ),
+        "postback_receipts_deleted": forget_old_receipts(now),
     }
 
 

@@ -21,7 +21,7 @@ from buyers.models import Buyer, Campaign
 from exchange.models import Publisher
 
 from .dashboard import percentile_bound, ratio
-from .rollup_models import BUCKET_FIELDS, CallHour, TrafficHour
+from .rollup_models import BUCKET_FIELDS, CallHour, ConversionHour, TrafficHour
 
 FIGURE_COLUMNS = ("sold_24h", "acceptance_24h", "revenue_24h", "p95_24h")
 
@@ -33,6 +33,8 @@ class Last24h:
     delivered: int = 0
     revenue: Decimal = Decimal("0")
     p95: int | None = None
+    converted: int = 0  # dispositions reported by buyers (ConversionHour)
+    converted_value: Decimal = Decimal("0")
 
     @property
     def acceptance(self) -> Decimal | None:
@@ -68,6 +70,14 @@ def last_24h(key: str, ids: list[Any]) -> dict[Any, Last24h]:
         .annotate(**{name: Sum(name) for name in BUCKET_FIELDS})
     ):
         found[r[column]].p95 = percentile_bound([r[n] or 0 for n in BUCKET_FIELDS], 0.95)
+    for r in (
+        ConversionHour.objects.filter(hour__gte=since.replace(minute=0, second=0, microsecond=0))
+        .filter(**{f"{column}__in": ids})
+        .values(column)
+        .annotate(c=Sum("converted"), v=Sum("converted_value"))
+    ):
+        found[r[column]].converted = r["c"] or 0
+        found[r[column]].converted_value = (r["v"] or Decimal(0)).quantize(Decimal("0.01"))
     return found
 
 
@@ -135,8 +145,11 @@ class FiguresMixin:
     def last_24h(self, obj: Model) -> str:
         f = self._figures(obj)
         acceptance = "—" if f.acceptance is None else f"{f.acceptance}%"
+        conversion = ratio(f.converted, f.sold)
+        converted = "—" if conversion is None else f"{conversion}%"
         return (
             f"{f.sold} sold, {acceptance} of posts accepted, ${f.revenue:,.2f} revenue, "
+            f"{f.converted} converted ({converted}, ${f.converted_value:,.2f}), "
             f"ping p95 {_p95(f.p95)} (see /reports/ for more)"
         )
 

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from . import charts
+from .conversions import GROUPINGS, conversion_table
 from .dashboard import (
     Figures,
     Scope,
@@ -24,7 +25,7 @@ from .dashboard import (
     unsold_reasons,
 )
 from .dashboard_forms import DashboardFilter
-from .rollup_models import LATENCY_BOUNDS_MS
+from .rollup_models import LATENCY_BOUNDS_MS, ConversionHour
 
 PERMISSION = "reporting.view_dashboard"
 
@@ -105,6 +106,10 @@ def _context(request: HttpRequest, form: DashboardFilter, scope: Scope | None) -
         buckets=buckets,
         buyers=buyers,
         reasons=unsold_reasons(scope),
+        conversions=[
+            (title, key, conversion_table(scope.narrow(ConversionHour.objects.all()), key))
+            for key, (title, _) in GROUPINGS.items()
+        ],
         live=live_state(scope),
         charts=[
             charts.bar_chart(

@@ -17,7 +17,13 @@ from django.db import models
 from django.utils import timezone
 
 from .alert_models import Alert, AlertGate, AlertRule, AlertWatch  # noqa: F401  (models of this app)
-from .rollup_models import CallHour, ReasonHour, RollupState, TrafficHour  # noqa: F401
+from .rollup_models import (  # noqa: F401
+    CallHour,
+    ConversionHour,
+    ReasonHour,
+    RollupState,
+    TrafficHour,
+)
 
 
 class DocumentKind(models.TextChoices):

@@ -135,3 +135,28 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups through {self.refreshed_through}"
+
+
+class ConversionHour(models.Model):
+    """One hour of sales and buyers' dispositions for one publisher, sub_id and campaign:
+    sales counted in the hour of their ledger entry, dispositions in the hour they were
+    received (``leads.Disposition.created_at``). Conversion rate = converted / sold."""
+
+    hour = models.DateTimeField()
+    vertical = models.ForeignKey("exchange.Vertical", on_delete=models.CASCADE, related_name="+")
+    publisher = models.ForeignKey("exchange.Publisher", on_delete=models.CASCADE, related_name="+")
+    sub_id = models.CharField(max_length=100, blank=True, default="")
+    campaign = models.ForeignKey("buyers.Campaign", on_delete=models.CASCADE, related_name="+")
+    buyer = models.ForeignKey("buyers.Buyer", on_delete=models.CASCADE, related_name="+")
+    sold = models.PositiveIntegerField(default=0)
+    contacted = models.PositiveIntegerField(default=0)
+    quoted = models.PositiveIntegerField(default=0)
+    converted = models.PositiveIntegerField(default=0)
+    bad = models.PositiveIntegerField(default=0)
+    converted_value = _money()
+
+    class Meta:
+        indexes = [models.Index(fields=["hour"], name="conversionhour_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.publisher_id}/{self.sub_id}/{self.campaign_id}"

@@ -9,7 +9,8 @@ counted in the hour it happened:
 
 - a lead's ping, its bids and their calls: the lead's ``created_at``;
 - a post: the lead's ``posted_at``; a delivery's end: its last update;
-- a sale or a return: its ledger entry's ``created_at``.
+- a sale or a return: its ledger entry's ``created_at``;
+- a buyer's disposition: when it was received (``reporting.conversions``).
 
 Nothing here runs on a ping's answer path. ``rebuild(start, end)`` is the same work
 over any range (``manage.py rebuild_rollups``), so a rebuild equals the live rows.
@@ -34,10 +35,12 @@ from django.utils import timezone
 from leads.choices import DeliveryStatus, LeadStatus, LedgerKind, LogKind
 from leads.models import Bid, Delivery, Lead, LedgerEntry, TransactionLog
 
+from .conversions import conversion_rows
 from .rollup_models import (
     BUCKET_FIELDS,
     LATENCY_BOUNDS_MS,
     CallHour,
+    ConversionHour,
     ReasonHour,
     RollupState,
     TrafficHour,
@@ -94,15 +97,17 @@ def rebuild(start: datetime, end: datetime) -> Refresh:
 
 def _recompute(start: datetime, end: datetime) -> int:
     """Delete and write again the rows of the hours in ``[start, end)``."""
-    for model in (TrafficHour, CallHour, ReasonHour):
+    for model in (TrafficHour, CallHour, ReasonHour, ConversionHour):
         model.objects.filter(hour__gte=start, hour__lt=end).delete()
     traffic = _traffic(start, end)
     calls = _calls(start, end)
     reasons = _reasons(start, end)
+    conversions = conversion_rows(start, end)
     TrafficHour.objects.bulk_create(traffic, batch_size=1000)
     CallHour.objects.bulk_create(calls, batch_size=1000)
     ReasonHour.objects.bulk_create(reasons, batch_size=1000)
-    return len(traffic) + len(calls) + len(reasons)
+    ConversionHour.objects.bulk_create(conversions, batch_size=1000)
+    return len(traffic) + len(calls) + len(reasons) + len(conversions)
 
 
 # --- the facts ------------------------------------------------------------------------

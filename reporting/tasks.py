@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import alerts, rollups
+from . import alerts, quality, rollups
 
 
 @shared_task(name="reporting.tasks.refresh_rollups", ignore_result=True)
 def refresh_rollups() -> None:
     rollups.refresh()
+
+
+@shared_task(name="reporting.tasks.refresh_quality", ignore_result=True)
+def refresh_quality() -> None:
+    """Campaigns' quality counts for expected_revenue routing (``reporting.quality``)."""
+    quality.refresh_quality()
 
 
 @shared_task(name="reporting.tasks.check_alerts", ignore_result=True)

@@ -55,7 +55,7 @@ PUBLISHER_KEYS: tuple[str, ...] = (
     "allowed_ips",
     "rate_limit",
 )
-PUBLISHER_KEYS += ("callback_url",)
+PUBLISHER_KEYS += ("callback_url", "forward_dispositions")
 BUYER_KEYS: tuple[str, ...] = ("slug", "name", "is_active", "timezone", "return_window_days")
 BUYER_KEYS += ("max_return_percent", "billing_email", "notes", "allowed_ips", "rate_limit")
 CAMPAIGN_KEYS: tuple[str, ...] = ("slug", "name", "is_active", "priority", "filters", "schedule")

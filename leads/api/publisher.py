@@ -241,7 +241,11 @@ class LeadDetailView(PublicApiView):
                         "pinged": t.get("pinged"),
                         "reason": t.get("reason", ""),
                     }
-                    for n, t in enumerate(lead.trace, start=1)
+                    for n, t in enumerate(
+                        # Buyers' dispositions are theirs to share (forward_dispositions).
+                        (t for t in lead.trace if "disposition" not in t),
+                        start=1,
+                    )
                 ],
             }
         )

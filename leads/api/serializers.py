@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from leads.choices import ReturnReason
+from leads.choices import DispositionEvent, ReturnReason
 from leads.models import Lead
 
 
@@ -32,6 +32,30 @@ class BoughtLead(serializers.ModelSerializer):
     def get_reference(self, lead: Lead) -> str:
         accepted = [d for d in lead.deliveries.all() if d.status == "accepted"]
         return accepted[0].buyer_reference if accepted else ""
+
+
+class DispositionRequest(serializers.Serializer):
+    lead_id = serializers.UUIDField(help_text="A lead you bought.")
+    event = serializers.ChoiceField(choices=DispositionEvent.choices)
+    at = serializers.DateTimeField(required=False, help_text="When it happened; default: now.")
+    value = serializers.CharField(
+        required=False, help_text='What it was worth, text with 2 decimals at most: "120.00".'
+    )
+
+
+class PostbackBody(DispositionRequest):
+    ts = serializers.IntegerField(help_text="Unix time of signing, in seconds.")
+    sig = serializers.CharField(help_text="Hex HMAC-SHA256 of the other fields (see docs).")
+    nonce = serializers.CharField(required=False)
+
+
+class DispositionAnswer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lead_id = serializers.UUIDField()
+    event = serializers.ChoiceField(choices=DispositionEvent.choices)
+    at = serializers.DateTimeField()
+    value = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=["recorded", "already_recorded"])
 
 
 # --- the publisher API --------------------------------------------------------------

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import buyer, compliance, publisher
+from . import buyer, compliance, dispositions, publisher
 
 urlpatterns = [
     # The publisher API.
@@ -13,6 +13,8 @@ urlpatterns = [
     # The buyer API.
     path("returns", buyer.ReturnsView.as_view(), name="api-returns"),
     path("buyer/leads", buyer.BoughtLeadsView.as_view(), name="api-buyer-leads"),
+    path("buyer/dispositions", dispositions.DispositionsView.as_view(), name="api-dispositions"),
+    path("postback/<slug:campaign>", dispositions.PostbackView.as_view(), name="api-postback"),
     # Compliance (publisher and buyer keys).
     path("suppressions", compliance.SuppressionsView.as_view(), name="api-suppressions"),
     path("privacy/deletions", compliance.DeletionsView.as_view(), name="api-deletions"),
