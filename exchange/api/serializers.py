@@ -5,8 +5,18 @@ from __future__ import annotations
 from rest_framework import serializers
 
 
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable machine code: see the error codes table.")
+    message = serializers.CharField(help_text="For people; may change wording.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Per field, what is wrong; lead fields are keyed "lead.<name>".',
+    )
+
+
 class ErrorBody(serializers.Serializer):
-    error = serializers.DictField()
+    error = ErrorDetail()
 
 
 class Health(serializers.Serializer):
