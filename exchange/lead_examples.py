@@ -115,7 +115,8 @@ def _area_codes() -> tuple[int, ...]:
     codes = []
     for area in range(201, 990):
         number = phonenumbers.parse(f"({area}) 555-0100", "US")
-        if area != 214 and phonenumbers.is_valid_number(number):
+        us = phonenumbers.region_code_for_number(number) == "US"  # not Canada's codes
+        if area != 214 and us and phonenumbers.is_valid_number(number):
             codes.append(area)
     return tuple(codes)
 
@@ -127,7 +128,7 @@ LAST_NAMES = ("Park", "Diaz", "Okafor", "Novak", "Chen", "Silva", "Moreau", "Qui
 def fresh_person() -> dict[str, str]:
     """A new fictional person: a random name, an email no one used before
     (``@example.com``, a random tag) and a fictional phone number (555-01XX in one of
-    about 450 area codes)."""
+    about 300 US area codes)."""
     first, last = secrets.choice(FIRST_NAMES), secrets.choice(LAST_NAMES)
     tag = secrets.token_hex(4)
     area = secrets.choice(_area_codes())

@@ -18,6 +18,7 @@ from exchange.models import ApiKey, hash_key
 DEMO_LIVE_KEY = "sy_live_demo_acme_0123456789abcdef"
 DEMO_TEST_KEY = "sy_test_demo_acme_0123456789abcdef"
 DEMO_ADMIN = ("admin", "switchyard-demo")
+DEMO_VERTICAL = "auto-insurance"  # the one rundemo's curl lines use
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "config.yaml"
 # The simulator address the demo file is written for.
