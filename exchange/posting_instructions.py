@@ -98,9 +98,7 @@ def curl_lines(
         "vertical": vertical_slug,
         "lead": example_lead(schema, Stage.POST, fresh_person()),
     }
-    direct = _curl(
-        f"{base}/leads", auth, direct_body, (f"Idempotency-Key: {uuid.uuid4()}",)
-    )
+    direct = _curl(f"{base}/leads", auth, direct_body, (f"Idempotency-Key: {uuid.uuid4()}",))
     return {"ping": ping, "post": post, "direct_post": direct}
 
 

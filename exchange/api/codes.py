@@ -39,7 +39,10 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "Send your API key as 'Authorization: Bearer <key>'.",
     ),
     ErrorCode(
-        403, "publisher_paused", "Your publisher account is paused.", "Your publisher account is paused."
+        403,
+        "publisher_paused",
+        "Your publisher account is paused.",
+        "Your publisher account is paused.",
     ),
     ErrorCode(
         403,
@@ -66,8 +69,18 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "A return names a lead your buyer account did not buy.",
         "This lead was not sold to you.",
     ),
-    ErrorCode(405, "method_not_allowed", "The endpoint does not take this HTTP method.", 'Method "PUT" not allowed.'),
-    ErrorCode(406, "not_acceptable", "The Accept header asks for a format the API does not answer in.", "Could not satisfy the request Accept header."),
+    ErrorCode(
+        405,
+        "method_not_allowed",
+        "The endpoint does not take this HTTP method.",
+        'Method "PUT" not allowed.',
+    ),
+    ErrorCode(
+        406,
+        "not_acceptable",
+        "The Accept header asks for a format the API does not answer in.",
+        "Could not satisfy the request Accept header.",
+    ),
     ErrorCode(
         409,
         "ping_rejected",
@@ -81,8 +94,18 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "and you get its answer.",
         "This lead is being posted; retry shortly.",
     ),
-    ErrorCode(409, "not_sold", "A return names a lead that was not sold.", "This lead was not sold, so it cannot be returned."),
-    ErrorCode(409, "already_returned", "The lead was returned already.", "This lead has already been returned."),
+    ErrorCode(
+        409,
+        "not_sold",
+        "A return names a lead that was not sold.",
+        "This lead was not sold, so it cannot be returned.",
+    ),
+    ErrorCode(
+        409,
+        "already_returned",
+        "The lead was returned already.",
+        "This lead has already been returned.",
+    ),
     ErrorCode(
         409,
         "return_window_closed",
@@ -95,14 +118,24 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "The buyer's returns for the period reached its cap.",
         "Returns this month may not exceed 10% of this month's purchases.",
     ),
-    ErrorCode(409, "test_lead", "Test leads cannot be returned: they were never charged.", "Test leads are not billed, so they cannot be returned."),
+    ErrorCode(
+        409,
+        "test_lead",
+        "Test leads cannot be returned: they were never charged.",
+        "Test leads are not billed, so they cannot be returned.",
+    ),
     ErrorCode(
         410,
         "ping_expired",
         "The ping's offer expired (expires_at) before the post came: ping again.",
         "The offer for this ping has expired; ping again.",
     ),
-    ErrorCode(413, "too_large", "The body is larger than MAX_BODY_BYTES (64 KiB by default).", "The request body is too large."),
+    ErrorCode(
+        413,
+        "too_large",
+        "The body is larger than MAX_BODY_BYTES (64 KiB by default).",
+        "The request body is too large.",
+    ),
     ErrorCode(
         415,
         "unsupported_media_type",
@@ -214,7 +247,7 @@ def codes_markdown() -> str:
     errors = "\n".join(f"| {e.status} | `{e.code}` | {e.meaning} |" for e in ERROR_CODES)
     reasons = "\n".join(f"| `{c}` | {m} |" for c, m in REASON_CODES.items())
     return (
-        "### Error codes\n\nEvery error is `{\"error\": {\"code\", \"message\", \"fields\"?}}`.\n\n"
+        '### Error codes\n\nEvery error is `{"error": {"code", "message", "fields"?}}`.\n\n'
         f"| status | code | meaning |\n|---|---|---|\n{errors}\n\n"
         "### Reason codes\n\nA ping or post answered `rejected` says why in `reasons`.\n\n"
         f"| reason | meaning |\n|---|---|\n{reasons}\n"

@@ -39,12 +39,12 @@ SECURITY_SCHEMES = {
         "description": "The same key in an `X-API-Key` header.",
     },
 }
-KEY_SECURITY = [{"bearerKey": []}, {"apiKeyHeader": []}]
+KEY_SECURITY: list[dict[str, list[str]]] = [{"bearerKey": []}, {"apiKeyHeader": []}]
 OPEN_PATHS = frozenset({"/api/v1/health"})
 
 _REF = "#/components/schemas/"
-_PATTERNS = {FieldType.ZIP: r"^\d{5}(-\d{4})?$"}
-_FORMATS = {
+_PATTERNS: dict[str, str] = {FieldType.ZIP: r"^\d{5}(-\d{4})?$"}
+_FORMATS: dict[str, str] = {
     FieldType.DATE: "date",
     FieldType.DATETIME: "date-time",
     FieldType.EMAIL: "email",
@@ -88,7 +88,9 @@ def field_description(spec: FieldSpec) -> str:
         words.append("may be sent in the ping and the post")
     else:
         words.append("post only, never in a ping")
-    required = [s for s, r in (("ping", spec.required_at_ping), ("post", spec.required_at_post)) if r]
+    required = [
+        s for s, r in (("ping", spec.required_at_ping), ("post", spec.required_at_post)) if r
+    ]
     words.append(f"required at {' and '.join(required)}" if required else "optional")
     if spec.name in PII_FIELDS:
         words.append("personal data")
@@ -98,7 +100,9 @@ def field_description(spec: FieldSpec) -> str:
 def lead_schema(name: str, schema: dict[str, FieldSpec], stage: str) -> dict[str, Any]:
     fields = [s for s in schema.values() if stage == Stage.POST or s.stage == Stage.PING]
     required = [
-        s.name for s in fields if (s.required_at_ping if stage == Stage.PING else s.required_at_post)
+        s.name
+        for s in fields
+        if (s.required_at_ping if stage == Stage.PING else s.required_at_post)
     ]
     body: dict[str, Any] = {
         "type": "object",
@@ -120,7 +124,10 @@ def component_prefix(slug: str) -> str:
 def vertical_components(slug: str, name: str, schema: dict[str, FieldSpec]) -> dict[str, Any]:
     """The components of one vertical: its ping and post leads and request bodies."""
     prefix = component_prefix(slug)
-    ping_lead, post_lead = lead_schema(name, schema, Stage.PING), lead_schema(name, schema, Stage.POST)
+    ping_lead, post_lead = (
+        lead_schema(name, schema, Stage.PING),
+        lead_schema(name, schema, Stage.POST),
+    )
     sub_id = {"type": "string", "maxLength": 100, "description": "Your traffic source."}
     mode = {
         "type": "string",
@@ -140,7 +147,11 @@ def vertical_components(slug: str, name: str, schema: dict[str, FieldSpec]) -> d
                 "lead": {"$ref": f"{_REF}{prefix}PingLead"},
             },
             "required": ["vertical", "lead"],
-            "example": {"vertical": slug, "sub_id": "spring-campaign", "lead": ping_lead["example"]},
+            "example": {
+                "vertical": slug,
+                "sub_id": "spring-campaign",
+                "lead": ping_lead["example"],
+            },
         },
         f"{prefix}PostRequest": {
             "type": "object",
@@ -190,7 +201,9 @@ BODIES = {
 }
 
 
-def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+def postprocess(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
     """drf-spectacular's post-processing hook."""
     components = result.setdefault("components", {})
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)

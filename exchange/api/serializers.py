@@ -8,7 +8,9 @@ from rest_framework import serializers
 class ErrorDetail(serializers.Serializer):
     code = serializers.CharField(help_text="A stable machine code: see the error codes table.")
     message = serializers.CharField(help_text="For people; may change wording.")
-    fields = serializers.DictField(
+    # Named as the answer names it; DRF's metaclass takes it out of the class attributes,
+    # so it does not shadow Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text='Per field, what is wrong; lead fields are keyed "lead.<name>".',

@@ -14,8 +14,8 @@ from rest_framework.response import Response
 
 from buyers.models import Buyer
 from exchange.api.base import PublicApiView
-from exchange.api.errors import ApiError
 from exchange.api.codes import error_responses
+from exchange.api.errors import ApiError
 from leads.choices import DeliveryStatus, LeadStatus, ReturnReason
 from leads.filtersets import BoughtLeadFilter
 from leads.models import Delivery, Lead

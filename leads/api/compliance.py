@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from exchange.api.base import PublicApiView, raw_key
-from exchange.api.errors import ApiError
 from exchange.api.codes import error_responses
+from exchange.api.errors import ApiError
 from leads.models_compliance import DeletionRequest, SuppressionSource
 from leads.privacy import file_deletion_request
 from leads.suppression import SuppressionError, suppress

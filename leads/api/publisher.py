@@ -16,8 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from exchange.api.base import AnswerFirst, PublicApiView
-from exchange.api.errors import ApiError
 from exchange.api.codes import error_responses
+from exchange.api.errors import ApiError
 from exchange.config_cache import PublisherInfo, VerticalInfo
 from exchange.validation import validate_lead
 from leads.choices import LeadStatus

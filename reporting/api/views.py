@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from buyers.models import Buyer
 from exchange.api.base import PublicApiView
-from exchange.api.errors import ApiError
 from exchange.api.codes import error_responses
+from exchange.api.errors import ApiError
 from exchange.models import Publisher
 from leads.periods import exchange_zone
 from reporting.finance_views import stream_csv

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_authorize_then_try_a_ping_with_the_vertical_s_example(page: Any) -> None:
     vertical = make_vertical()
-    make_campaign(vertical, "flat", post_url="http://127.0.0.1:9/post", pricing_model="fixed",
-                  fixed_price="9.00")
+    make_campaign(
+        vertical,
+        "flat",
+        post_url="http://127.0.0.1:9/post",
+        pricing_model="fixed",
+        fixed_price="9.00",
+    )
     _, key = make_publisher()
 
     page.goto("/api/docs/")
@@ -38,7 +43,9 @@ def test_authorize_then_try_a_ping_with_the_vertical_s_example(page: Any) -> Non
     status = operation.locator(".live-responses-table tr.response .response-col_status").first
     status.wait_for()
     assert status.inner_text().strip() == "200"
-    answer = operation.locator(".live-responses-table tr.response .response-col_description pre").first
+    answer = operation.locator(
+        ".live-responses-table tr.response .response-col_description pre"
+    ).first
     assert '"status": "accepted"' in answer.inner_text()
     assert_clean(page)
 

@@ -20,7 +20,11 @@ from plumbing.fields import vertical_schema
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [p for app in ("plumbing", "buyers", "exchange", "leads", "reporting") for p in (ROOT / app).rglob("*.py")]
+SOURCES = [
+    p
+    for app in ("plumbing", "buyers", "exchange", "leads", "reporting")
+    for p in (ROOT / app).rglob("*.py")
+]
 
 
 @pytest.fixture

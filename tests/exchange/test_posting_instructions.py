@@ -70,7 +70,11 @@ def instructions_url(publisher: Publisher, slug: str = "auto-insurance") -> str:
 
 def shell(line: str, **env: str) -> str:
     done = subprocess.run(
-        ["bash", "-c", line], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env}
+        ["bash", "-c", line],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -161,7 +165,9 @@ def test_the_banner_s_lines_sell_on_every_make_run(demo: None, live_server: Any)
         printed = banner(address)
         lines = printed.splitlines()
         ping = lines[lines.index("Ping:") + 1].strip()
-        post = lines[lines.index("Ping, then post the full lead with the ping_id of its answer:") + 1]
+        post = lines[
+            lines.index("Ping, then post the full lead with the ping_id of its answer:") + 1
+        ]
         direct = lines[lines.index("Direct post (both at once):") + 1]
         assert answers(shell(ping))[0]["status"] == "accepted"
         for line in (post, direct):
@@ -181,18 +187,17 @@ def test_the_instructions_curl_lines_sell_as_printed_every_time(
     host = live_server.url.removeprefix("http://")
     for _visit in range(2):
         page = client.get(instructions_url(acme), HTTP_HOST=host).content.decode()
-        assert answers(shell(pre(page, "curl-ping"), SWITCHYARD_KEY=DEMO_LIVE_KEY))[0][
-            "status"
-        ] == "accepted"
+        assert (
+            answers(shell(pre(page, "curl-ping"), SWITCHYARD_KEY=DEMO_LIVE_KEY))[0]["status"]
+            == "accepted"
+        )
         for element in ("curl-post", "curl-direct-post"):
             answer = answers(shell(pre(page, element), SWITCHYARD_KEY=DEMO_LIVE_KEY))[0]
             assert answer["status"] == "sold", (element, answer)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_readme_quick_start_answers_the_same_every_time(
-    demo: None, live_server: Any
-) -> None:
+def test_the_readme_quick_start_answers_the_same_every_time(demo: None, live_server: Any) -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Quick start") :]
     block = section[section.index("```sh") + 5 : section.index("```", section.index("```sh") + 5)]
