@@ -62,7 +62,7 @@ BY_TYPE: dict[str, Any] = {
 }
 # Kept out of the example leads unless required: it limits which buyers may buy.
 NOT_IN_EXAMPLES = frozenset({CONSENT_SELLERS})
-# A vertical's own field shown in the examples even at a stage where it is optional.
+# Standard fields shown in the examples although optional: filters often read them.
 SHOWN_STANDARD = frozenset({"state"})
 
 
