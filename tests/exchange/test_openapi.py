@@ -30,6 +30,9 @@ SOURCES = [
 @pytest.fixture
 def demo(settings: Any) -> None:
     settings.DEBUG = True
+    # No simulated buyers here: their URLs lead to a closed port, not to a demo running on
+    # this machine.
+    settings.SWITCHYARD = {**settings.SWITCHYARD, "SIMULATOR_URL": "http://127.0.0.1:9"}
     call_command("load_demo", stdout=StringIO())
 
 

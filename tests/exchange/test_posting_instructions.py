@@ -81,7 +81,13 @@ def shell(line: str, **env: str) -> str:
 
 
 def answers(output: str) -> list[dict[str, Any]]:
-    return [json.loads(m) for m in re.findall(r"\{.*?\}(?=\{|\s*$)", output.strip())]
+    """The JSON answers curl printed one after another (no newline between them)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    text = output.strip()
+    while at < len(text):
+        answer, at = decoder.raw_decode(text, at)
+        found.append(answer)
+    return found
 
 
 def pre(page: str, element_id: str) -> str:
@@ -169,10 +175,11 @@ def test_the_banner_s_lines_sell_on_every_make_run(demo: None, live_server: Any)
             lines.index("Ping, then post the full lead with the ping_id of its answer:") + 1
         ]
         direct = lines[lines.index("Direct post (both at once):") + 1]
-        assert answers(shell(ping))[0]["status"] == "accepted"
+        pinged = answers(shell(ping))[0]
+        assert pinged["status"] == "accepted", pinged
         for line in (post, direct):
             answer = answers(shell(line.strip()))[0]
-            assert answer["status"] == "sold", answer
+            assert answer["status"] == "sold", (line, answer)
             sold.append(answer["lead_id"])
     assert len(set(sold)) == 4
 
