@@ -146,7 +146,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         422,
         "invalid",
         "A field of the request itself (not of the lead) is missing or wrong: ping_id, "
-        "sub_id, mode, reason, a query parameter...; `fields` names each one.",
+        "sub_id, mode, reason, a query parameter...; 'fields' names each one.",
         "'mode' must be sync or async.",
         {"mode": ["must be sync or async"]},
     ),
@@ -160,7 +160,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(
         422,
         "invalid_lead",
-        "Lead fields failed the vertical's validation; `fields` is keyed `lead.<field>`.",
+        "Lead fields failed the vertical's validation; 'fields' is keyed 'lead.<field>'.",
         "Some lead fields are invalid.",
         {"lead.phone": ["must be a valid phone number"], "lead.zip": ["this field is required"]},
     ),
