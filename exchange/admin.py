@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
 from buyers.admin import BuyerAdmin
 from plumbing.admin_views import MintKeysMixin
 from plumbing.history import HistoryAdmin
 
 from .models import ApiKey, InboundLog, Publisher, Vertical, VerticalField
+from .posting_instructions import instructions_context
 from .services import create_api_key, revoke_api_keys, rotate_callback_secrets
 
 admin.site.site_header = "Switchyard"
@@ -101,7 +107,7 @@ class PublisherAdmin(MintKeysMixin, HistoryAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ApiKeyInline]
     actions = [_key_action("live"), _key_action("test"), "rotate_callback_secret"]
-    readonly_fields = ["callback_secret_display"]
+    readonly_fields = ["callback_secret_display", "posting_instructions"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "is_active"]}),
         ("Payout", {"fields": ["payout_model", "payout_percent", "payout_amount", "floor"]}),
@@ -115,7 +121,60 @@ class PublisherAdmin(MintKeysMixin, HistoryAdmin):
                 "can check them; the list's actions rotate it.",
             },
         ),
+        ("Integration", {"fields": ["posting_instructions"]}),
     ]
+
+    @admin.display(description="Posting instructions")
+    def posting_instructions(self, obj: Publisher) -> str:
+        """A link per active vertical to the document for the publisher's developer."""
+        if not obj.pk:
+            return "Once the publisher is saved."
+        verticals = Vertical.objects.filter(is_active=True).order_by("name")
+        links = format_html_join(
+            " · ",
+            '<a href="{}" class="posting-instructions">{}</a>',
+            (
+                (reverse("admin:exchange_publisher_instructions", args=[obj.pk, v.slug]), v.name)
+                for v in verticals
+            ),
+        )
+        return links or format_html("{}", "No active vertical yet.")
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<path:object_id>/instructions/<slug:vertical>/",
+                self.admin_site.admin_view(self.instructions_view),
+                name="exchange_publisher_instructions",
+            ),
+            path(
+                "<path:object_id>/instructions/<slug:vertical>/print/",
+                self.admin_site.admin_view(self.instructions_view),
+                {"printable": True},
+                name="exchange_publisher_instructions_print",
+            ),
+        ]
+        return [*extra, *super().get_urls()]
+
+    def instructions_view(
+        self, request: HttpRequest, object_id: str, vertical: str, printable: bool = False
+    ) -> HttpResponse:
+        """Posting instructions for one vertical: a page in the admin, and a print view
+        of the same document (no admin chrome; the browser's Print makes the PDF)."""
+        publisher = self.get_object(request, object_id)
+        if publisher is None:
+            raise Http404("No such publisher.")
+        if not self.has_view_permission(request, publisher):
+            raise PermissionDenied
+        chosen = get_object_or_404(Vertical, slug=vertical, is_active=True)
+        context = {
+            **self.admin_site.each_context(request),
+            **instructions_context(publisher, chosen, request.build_absolute_uri("/")),
+            "opts": self.model._meta,
+            "title": f"Posting instructions: {publisher.name}, {chosen.name}",
+        }
+        template = "instructions_print" if printable else "instructions"
+        return TemplateResponse(request, f"admin/exchange/publisher/{template}.html", context)
 
     @admin.display(description="Payout")
     def payout_display(self, obj: Publisher) -> str:

@@ -31,6 +31,8 @@ from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -69,6 +71,9 @@ class LoginForm(AdminAuthenticationForm):
         "try again in %(minutes)d minutes.",
         "token_required": "Enter the code your authenticator app shows.",
         "invalid_token": "That authenticator code is not right (or has expired).",
+        # django-otp's own words, with how long the wait is.
+        "otp_throttled": "Verification temporarily disabled because of %(failures)d failed "
+        "code(s): try again in %(seconds)d seconds, with the code showing then.",
     }
 
     device: Any = None
@@ -90,6 +95,16 @@ class LoginForm(AdminAuthenticationForm):
                 if not token:
                     raise ValidationError(
                         self.error_messages["token_required"], code="token_required"
+                    )
+                # While django-otp makes the authenticator wait after wrong codes, every
+                # code is refused: say so, rather than calling a right code wrong.
+                devices = TOTPDevice.objects.filter(user=user, confirmed=True)
+                wait = _seconds_locked(devices)
+                if wait:
+                    raise ValidationError(
+                        self.error_messages["otp_throttled"],
+                        code="otp_throttled",
+                        params={"failures": _failures(devices), "seconds": wait},
                     )
                 self.device = match_token(user, token)
                 if self.device is None:
@@ -143,8 +158,13 @@ class SwitchyardAdminSite(admin.AdminSite):
 
         # Logging out needs no second factor.
         exempt = getattr(view, "__name__", "") == "logout"
+        out = csrf_protect(never_cache(view))
 
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if exempt and self.second_factor_pending(request):
+                # Django's own check would send a user without the permission (here: without
+                # the second factor yet) from log-out to the index, never out.
+                return out(request, *args, **kwargs)
             if not exempt and self.second_factor_pending(request):
                 return HttpResponseRedirect(
                     reverse("admin:second_factor", current_app=self.name)
@@ -276,6 +296,10 @@ def _seconds_locked(devices: Any) -> int:
         until = (details or {}).get("locked_until")
         waits.append(max(1, math.ceil((until - timezone.now()).total_seconds())) if until else 1)
     return min(waits, default=0)
+
+
+def _failures(devices: Any) -> int:
+    return max((d.throttling_failure_count for d in devices), default=0)
 
 
 def _open_admin_paths(site: SwitchyardAdminSite) -> set[str]:

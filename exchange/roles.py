@@ -49,6 +49,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "exchange.change_apikey",  # revoke keys
         "buyers.change_circuitstate",  # close a circuit by hand
         "leads.change_delivery",  # replay failed leads
+        # Compliance work (docs/compliance.md): suppression entries (one by one, or a CSV
+        # upload) and people's deletion requests, filed and processed.
+        "leads.add_suppression",
+        "leads.delete_suppression",
+        "leads.add_deletionrequest",
+        "leads.change_deletionrequest",
         "reporting.view_dashboard",
     ],
     FINANCE: [

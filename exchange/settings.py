@@ -374,15 +374,26 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchyard publisher API",
-    "DESCRIPTION": "Real-time ping/post lead exchange. See the README for reason codes.",
+    "DESCRIPTION": "Real-time ping/post lead exchange. Send your key as "
+    "`Authorization: Bearer <key>` or `X-API-Key: <key>` (Authorize, above). Each "
+    "vertical has its own lead fields: see the request bodies' shapes per vertical.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # No validator badge: it would load an image from swagger.io, outside the CSP.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "validatorUrl": None,
+        "persistAuthorization": True,
+    },
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Security schemes, per-vertical lead schemas, error and reason codes.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "exchange.api.openapi.postprocess",
+    ],
 }
 
 # --- Operations (docs/operations.md) ------------------------------------------------------

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -14,8 +14,8 @@ from rest_framework.response import Response
 
 from buyers.models import Buyer
 from exchange.api.base import PublicApiView
+from exchange.api.codes import error_responses
 from exchange.api.errors import ApiError
-from exchange.api.serializers import ErrorBody
 from leads.choices import DeliveryStatus, LeadStatus, ReturnReason
 from leads.filtersets import BoughtLeadFilter
 from leads.models import Delivery, Lead
@@ -23,7 +23,7 @@ from leads.returns import ReturnRefused, record_return
 
 from . import serializers as s
 
-ERRORS = {code: OpenApiResponse(ErrorBody) for code in (400, 401, 404, 409, 422, 429)}
+ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429, 503)
 # How each refusal of a return is answered.
 REFUSAL_STATUS = {
     "not_sold": 409,

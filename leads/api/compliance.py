@@ -5,19 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from exchange.api.base import PublicApiView, raw_key
+from exchange.api.codes import error_responses
 from exchange.api.errors import ApiError
-from exchange.api.serializers import ErrorBody
 from leads.models_compliance import DeletionRequest, SuppressionSource
 from leads.privacy import file_deletion_request
 from leads.suppression import SuppressionError, suppress
 
-ERRORS = {code: OpenApiResponse(ErrorBody) for code in (400, 401, 403, 404, 413, 415, 422, 429)}
+ERRORS = error_responses(400, 401, 403, 404, 413, 415, 422, 429, 503)
 
 
 class SuppressionRequest(serializers.Serializer):

@@ -11,13 +11,13 @@ import time
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from exchange.api.base import AnswerFirst, PublicApiView
+from exchange.api.codes import error_responses
 from exchange.api.errors import ApiError
-from exchange.api.serializers import ErrorBody
 from exchange.config_cache import PublisherInfo, VerticalInfo
 from exchange.validation import validate_lead
 from leads.choices import LeadStatus
@@ -29,9 +29,7 @@ from plumbing.fields import Stage
 
 from . import serializers as s
 
-ERRORS = {
-    code: OpenApiResponse(ErrorBody) for code in (400, 401, 403, 404, 409, 410, 413, 415, 422, 429)
-}
+ERRORS = error_responses(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503)
 # How the publisher sees each campaign in a trace: no buyer or campaign names.
 PUBLIC_STATUS: dict[str, str] = {
     LeadStatus.PINGED: "accepted",

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from buyers.models import Buyer
 from exchange.api.base import PublicApiView
+from exchange.api.codes import error_responses
 from exchange.api.errors import ApiError
-from exchange.api.serializers import ErrorBody
 from exchange.models import Publisher
 from leads.periods import exchange_zone
 from reporting.finance_views import stream_csv
@@ -79,7 +79,7 @@ class StatementView(PublicApiView):
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR, description="The statement's rows as CSV."
             ),
-            **{code: OpenApiResponse(ErrorBody) for code in (401, 403, 422, 429)},
+            **error_responses(401, 403, 422, 429, 503),
         },
         tags=["statements"],
     )

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from exchange.models import ApiKey
 from exchange.roles import ACCOUNT_MANAGERS, FINANCE, READ_ONLY, ROLE_PERMISSIONS, sync_roles
 from leads.models import Lead, PiiReveal
+from leads.models_compliance import DeletionRequest, Suppression
 from tests.admin_forms import admin_log_in, change_form_data, run_action
 from tests.factories import make_campaign, make_publisher, make_vertical
 
@@ -261,3 +263,38 @@ def test_every_admin_action_declares_the_permissions_it_needs() -> None:
             if not getattr(func, "allowed_permissions", None):
                 undeclared.append(f"{model.__name__}.{name}")
     assert undeclared == []
+
+
+def test_an_account_manager_handles_suppressions_and_deletion_requests(
+    client: Any, world: dict[str, Any]
+) -> None:
+    client = logged_in(client, world["users"][ACCOUNT_MANAGERS])
+    assert client.get("/admin/leads/suppression/upload/").status_code == 200
+    upload = SimpleUploadedFile(
+        "dnc.csv", b"phone,email,reason\n(214) 555-0143,,dnc list\n", content_type="text/csv"
+    )
+    assert client.post("/admin/leads/suppression/upload/", {"file": upload}).status_code == 302
+    assert Suppression.objects.filter(source="csv").count() == 1
+
+    filed = client.post(
+        "/admin/leads/deletionrequest/add/",
+        {"phone": "", "email": "ann.lee@example.com", "requested_by": "ticket 7"},
+    )
+    assert filed.status_code == 302
+    request = DeletionRequest.objects.get()
+    run_action(client, "/admin/leads/deletionrequest/", "process_now", [request.pk])
+    request.refresh_from_db()
+    assert request.status == "done"
+
+
+@pytest.mark.parametrize("role", [FINANCE, READ_ONLY])
+def test_finance_and_read_only_cannot_suppress_or_file_deletions(
+    client: Any, world: dict[str, Any], role: str
+) -> None:
+    client = logged_in(client, world["users"][role])
+    assert client.get("/admin/leads/suppression/").status_code == 200  # they may read it
+    upload = SimpleUploadedFile("dnc.csv", b"phone,email,reason\n,a@example.com,x\n")
+    client.post("/admin/leads/suppression/upload/", {"file": upload})
+    added = client.post("/admin/leads/deletionrequest/add/", {"email": "ann.lee@example.com"})
+    assert added.status_code == 403
+    assert not Suppression.objects.exists() and not DeletionRequest.objects.exists()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -167,3 +169,47 @@ def test_a_wrong_code_on_its_own_is_called_wrong_not_throttled(
 
     page = client.post("/admin/two-factor/", {"otp_token": wrong}).content.decode()
     assert "That code is not right" in page and "Too many" not in page
+
+
+def test_the_set_up_page_offers_a_log_out(
+    client: Any, django_user_model: Any, required: None
+) -> None:
+    root = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    client.force_login(root)
+    page = client.get("/admin/two-factor/").content.decode()
+    form = re.search(r'<form method="post" action="([^"]+)" id="second-factor-logout">', page)
+    assert form and form.group(1) == "/admin/logout/"
+    assert client.post(form.group(1)).status_code in (200, 302)
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/two-factor/").status_code == 302  # to the log-in page
+
+
+def test_a_right_code_at_log_in_while_the_authenticator_waits_is_told_to_wait(
+    client: Any, django_user_model: Any, settings: Any
+) -> None:
+    settings.ADMIN_2FA = "required"
+    root = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    device = TOTPDevice.objects.create(user=root, name="phone", confirmed=True)
+    # Three wrong codes in a row just now: django-otp refuses every code for a while.
+    device.throttling_failure_count = 3
+    device.throttling_failure_timestamp = timezone.now()
+    device.save()
+
+    page = admin_log_in(client, "root", PASSWORD, code(device))
+    assert page.status_code == 200
+    errors = page.context["form"].non_field_errors()
+    assert len(errors) == 1
+    assert errors[0].startswith("Verification temporarily disabled because of 3 failed code(s)")
+    assert "try again in" in errors[0] and "not right" not in page.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_wrong_code_at_log_in_outside_the_wait_is_called_wrong(
+    client: Any, django_user_model: Any, settings: Any
+) -> None:
+    settings.ADMIN_2FA = "required"
+    root = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    device = TOTPDevice.objects.create(user=root, name="phone", confirmed=True)
+    wrong = "000000" if code(device) != "000000" else "111111"
+    page = admin_log_in(client, "root", PASSWORD, wrong).content.decode()
+    assert "That authenticator code is not right" in page and "temporarily" not in page

@@ -13,11 +13,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from exchange.configfile import ConfigFileError, import_config
-from exchange.models import ApiKey, hash_key
+from exchange.models import ApiKey, Vertical, hash_key
 
 DEMO_LIVE_KEY = "sy_live_demo_acme_0123456789abcdef"
 DEMO_TEST_KEY = "sy_test_demo_acme_0123456789abcdef"
 DEMO_ADMIN = ("admin", "switchyard-demo")
+DEMO_VERTICAL = "auto-insurance"  # the one rundemo's curl lines use
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "config.yaml"
 # The simulator address the demo file is written for.
@@ -49,5 +50,7 @@ class Command(BaseCommand):
             # rundemo prints these keys: the file must still hold them.
             if not ApiKey.objects.active().filter(key_hash=hash_key(key)).exists():
                 raise CommandError(f"{DEMO_FILE} no longer creates the demo key {key[:16]}…")
+        if not Vertical.objects.filter(slug=DEMO_VERTICAL, is_active=True).exists():
+            raise CommandError(f"{DEMO_FILE} no longer has the vertical {DEMO_VERTICAL}")
         self.stdout.write(result.report(), ending="")
         self.stdout.write(self.style.SUCCESS("demo configuration loaded"))

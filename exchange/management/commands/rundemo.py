@@ -13,7 +13,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from .load_demo import DEMO_ADMIN, DEMO_LIVE_KEY, DEMO_TEST_KEY
+from exchange.models import Vertical
+from exchange.posting_instructions import curl_lines
+from plumbing.fields import vertical_schema
+
+from .load_demo import DEMO_ADMIN, DEMO_LIVE_KEY, DEMO_TEST_KEY, DEMO_VERTICAL
 
 
 class Command(BaseCommand):
@@ -75,20 +79,12 @@ class Command(BaseCommand):
 
 
 def banner(addr: str) -> str:
+    """What ``make run`` prints once the demo answers. The curl lines carry a new
+    fictional person each time (``exchange.posting_instructions``), so they sell on this
+    and every later ``make run``, not only the first."""
     base = f"http://{addr}"
-    ping = (
-        f"curl -s {base}/api/v1/ping -H 'Authorization: Bearer {DEMO_LIVE_KEY}' "
-        "-H 'Content-Type: application/json' "
-        '-d \'{"vertical": "auto-insurance", "lead": {"zip": "75001", "state": "TX", '
-        '"credit_tier": "good"}}\''
-    )
-    post = (
-        f"curl -s {base}/api/v1/post -H 'Authorization: Bearer {DEMO_LIVE_KEY}' "
-        "-H 'Content-Type: application/json' "
-        '-d \'{"ping_id": "<ping_id>", "lead": {"zip": "75001", "state": "TX", '
-        '"credit_tier": "good", "first_name": "Ann", "last_name": "Lee", '
-        '"email": "ann.lee@example.com", "phone": "(214) 555-0143"}}\''
-    )
+    vertical = Vertical.objects.prefetch_related("fields").get(slug=DEMO_VERTICAL)
+    lines = curl_lines(base, vertical.slug, vertical_schema(vertical.fields.all()), DEMO_LIVE_KEY)
     return f"""
 Switchyard demo is running.
 
@@ -97,10 +93,14 @@ Switchyard demo is running.
   Publisher key:  {DEMO_LIVE_KEY}   (test key: {DEMO_TEST_KEY})
 
 Ping:
-  {ping}
+  {lines["ping"]}
 
-Post (put the ping_id from the ping's answer in place of <ping_id>):
-  {post}
+Ping, then post the full lead with the ping_id of its answer:
+  {lines["post"]}
 
+Direct post (both at once):
+  {lines["direct_post"]}
+
+Posting instructions for a publisher's developer: {base}/admin/ > Publishers > Acme Media.
 Ctrl-C stops everything.
 """
