@@ -229,6 +229,7 @@ def test_a_call_from_outside_the_ip_allowlist_is_403(api: Any) -> None:
     )
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_too_many_requests_get_429_with_retry_after(api: Any) -> None:
     make_vertical()
     _, key = make_publisher(rate_limit="2/min")

@@ -47,6 +47,7 @@ def give_back(api: Any, key: str, ip: str = "127.0.0.1") -> Any:
     )
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_a_buyer_key_is_rate_limited_across_its_endpoints(api: Any) -> None:
     key = buyer_key(rate_limit="3/min")
 
