@@ -197,6 +197,33 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "A dependency (database, cache, broker) is down: retry after Retry-After seconds.",
         "A service the exchange depends on is unavailable; retry shortly.",
     ),
+    ErrorCode(
+        401,
+        "bad_signature",
+        "A buyer's postback: the signature does not match the campaign's postback secret, "
+        "or `ts` is not a Unix time (docs/dispositions.md).",
+        "The signature does not match this campaign's postback secret.",
+    ),
+    ErrorCode(
+        401,
+        "signature_expired",
+        "A buyer's postback was signed longer ago (or further ahead) than "
+        "POSTBACK_MAX_AGE_SECONDS: sign it again.",
+        "This postback was signed more than 300 s from now; sign it again.",
+    ),
+    ErrorCode(
+        409,
+        "replayed",
+        "A buyer's signed postback that was already received; it changes nothing.",
+        "This signed postback was already received.",
+    ),
+    ErrorCode(
+        503,
+        "overloaded",
+        "The exchange is at capacity (too many requests in flight, or yours waited too long "
+        "in the queue): nothing was done; retry after Retry-After seconds.",
+        "The exchange is at capacity; retry after Retry-After seconds.",
+    ),
 )
 ERRORS_BY_CODE = {e.code: e for e in ERROR_CODES}
 

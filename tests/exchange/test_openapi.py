@@ -164,6 +164,7 @@ ERROR_RAISERS = {
     "error_body": 0,
     "ReturnRefused": 0,
     "_own_lead": 2,
+    "DispositionRefused": 1,
 }
 
 
