@@ -40,8 +40,8 @@ from .admin_buttons import (
     replay_from_page,
     replay_url,
 )
-from .admin_finding import LEAD_SEARCH_HELP, LeadSearchMixin, lead_link
 from .admin_dispositions import DispositionInline
+from .admin_finding import LEAD_SEARCH_HELP, LeadSearchMixin, lead_link
 from .choices import DeliveryStatus, LeadStatus
 from .delivery import replay_lead
 from .forms import AdjustmentForm, ReturnForm
