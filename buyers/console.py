@@ -22,6 +22,7 @@ from plumbing.fields import FieldSpec, FieldType, Stage, vertical_schema
 
 from .auth import masked_headers
 from .calls import PreparedCall, prepare_call, read_response
+from .choices import PricingModel
 from .compiled import CampaignInfo, EndpointInfo, compile_campaign
 from .forms import TestLeadForm
 from .mapping import BID_SOURCES, SPECIAL_SOURCES
@@ -157,6 +158,14 @@ def send_call(call: ConsoleCall) -> None:
     call.answer = read_response(call.prepared.endpoint, call.response)
 
 
+def _price_preview(campaign: CampaignInfo, lead: dict[str, Any]) -> dict[str, Any] | None:
+    """A fixed-price campaign's bid for this lead, its modifiers applied (as the auction)."""
+    if campaign.pricing_model != PricingModel.FIXED or campaign.fixed_price is None:
+        return None
+    price, applied = campaign.price_for(lead)
+    return {"base": campaign.fixed_price, "price": price, "applied": applied}
+
+
 def console_view(
     model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str
 ) -> HttpResponse:
@@ -176,9 +185,11 @@ def console_view(
     schema = vertical_schema(campaign.vertical.fields.all())
 
     call = None
+    price_preview = None
     if request.method == "POST":
         form = TestLeadForm(request.POST)
         if form.is_valid():
+            price_preview = _price_preview(compiled, form.cleaned_data["lead"])
             call = build_call(
                 compiled, schema, form.cleaned_data["target"], form.cleaned_data["lead"]
             )
@@ -198,6 +209,7 @@ def console_view(
         "compiled": compiled,
         "form": form,
         "call": call,
+        "price_preview": price_preview,
         "sent": call is not None and call.response is not None,
     }
     return TemplateResponse(request, "admin/buyers/campaign/test_lead.html", context)

@@ -23,6 +23,8 @@ from .choices import (
     PricingModel,
 )
 from .outbound_guard import validate_outbound_url
+from .pricing import validate_price_modifiers
+from .throttle import validate_throttle
 
 # Also the publishers' (exchange.models): one grammar for every API key's limit.
 RATE_LIMIT_RE = r"^\d+/(s|sec|second|m|min|minute|h|hour)$"
@@ -207,6 +209,25 @@ class Campaign(models.Model):
         help_text="Auto-pause when the ping timeout rate (%) over the last window exceeds this.",
     )
     max_p95_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    fallback = models.BooleanField(
+        default=False,
+        help_text="Remnant buyer: offered a lead only when no other bid clears the floor, "
+        "at its fixed price.",
+    )
+    price_modifiers = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_price_modifiers],
+        help_text='Fixed price only: e.g. [{"when": {"field": "state", "op": "in", '
+        '"value": ["CA", "NY"]}, "add": "2.00"}] or "multiply": "1.10"; applied in order.',
+    )
+    throttle = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_throttle],
+        help_text='Most pings this campaign takes, shared by every process: e.g. {"pings": 300, '
+        '"per": "5m"} (per: 1s, 1m, 5m, 1h...); empty: no limit.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -221,6 +242,13 @@ class Campaign(models.Model):
     def clean(self) -> None:
         if self.pricing_model == PricingModel.FIXED and self.fixed_price is None:
             raise ValidationError({"fixed_price": "A fixed-price campaign needs its price."})
+        if self.pricing_model != PricingModel.FIXED:
+            if self.fallback:
+                raise ValidationError({"fallback": "A fallback campaign buys at a fixed price."})
+            if self.price_modifiers:
+                raise ValidationError(
+                    {"price_modifiers": "Price modifiers apply to a fixed price only."}
+                )
 
 
 class Endpoint(models.Model):

@@ -22,9 +22,10 @@ from buyers.compiled import CampaignInfo
 from buyers.filters import DEFERRED
 from buyers.response_rules import Answer
 from buyers.schedule import describe_closed
+from buyers.throttle import take as take_throttle_slots
 from buyers.transport import Fanout, OutboundResponse, fan_out
 
-from . import consent
+from . import consent, quality
 from .choices import Routing
 from .config_cache import PublisherInfo, VerticalInfo
 
@@ -100,15 +101,24 @@ def _deferred_fields(vertical: VerticalInfo) -> dict[str, Any]:
 def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[CampaignInfo]:
     """The campaigns that may bid, recording for every other one why not."""
     candidates: list[CampaignInfo] = []
-    values = {**ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id}
+    values: Mapping[str, Any] = {
+        **ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id
+    }  # fmt: skip
+    signals = None
     if ctx.at_ping:
-        values = {**_deferred_fields(ctx.vertical), **values}
+        values = {**_deferred_fields(ctx.vertical), **quality.deferred(), **values}
+    else:
+        signals = quality.Signals(values, lead_id=ctx.lead_id, is_test=ctx.is_test, now=ctx.now)
+        signals.record()
+        values = quality.with_signals(values, signals)
     for campaign in ctx.vertical.campaigns:
         reason = _static_exclusion(campaign, values, ctx)
         if reason:
             trace.append(_trace(campaign, False, reason))
         else:
             candidates.append(campaign)
+    if signals is not None and (entry := signals.trace_entry("auction")):
+        trace.append(entry)
     if not ctx.is_test and candidates:
         full = reached([cap for c in candidates for cap in c.caps], ctx.now)
         blocked = open_endpoints([c.ping.id for c in candidates if c.ping])
@@ -121,8 +131,24 @@ def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[Ca
                 trace.append(_trace(campaign, False, "circuit open on the ping endpoint"))
             else:
                 kept.append(campaign)
-        candidates = kept
+        candidates = _throttled_out(kept, trace)
     return candidates
+
+
+def _throttled_out(
+    candidates: list[CampaignInfo], trace: list[dict[str, Any]]
+) -> list[CampaignInfo]:
+    """Candidates that get one of their throttle's ping slots; the others are traced
+    ``throttled``. Only the last step of eligibility: a skipped campaign takes no slot."""
+    throttled = take_throttle_slots((c.id, c.throttle) for c in candidates if c.throttle)
+    if not throttled:
+        return candidates
+    for campaign in candidates:
+        if campaign.id in throttled:
+            trace.append(
+                {**_trace(campaign, False, "throttled"), "throttle": str(campaign.throttle)}
+            )
+    return [c for c in candidates if c.id not in throttled]
 
 
 def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: LeadContext) -> str:
@@ -271,7 +297,9 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         campaign = bid.campaign
         if campaign.pricing_model == PricingModel.FIXED:
-            price = campaign.fixed_price
+            price, applied = campaign.price_for(ctx.values)
+            if applied:
+                bid.note = f"fixed {campaign.fixed_price:.2f}, modified: {'; '.join(applied)}"
         else:
             price = bid.answer.price
         if price is None or price <= 0:
@@ -288,6 +316,7 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         live.append(bid)
 
+    live = _remnant_market(live)
     if ctx.vertical.routing == Routing.PRIORITY:
         key = lambda b: (-b.campaign.priority, -(b.price or 0), b.latency_ms)  # noqa: E731
     else:
@@ -296,3 +325,14 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
         bid.rank = rank
     if not live:
         result.reasons.append("below_floor" if below_floor else "no_bids")
+
+
+def _remnant_market(live: list[BidResult]) -> list[BidResult]:
+    """Fallback campaigns take part only when no other bid cleared the floor."""
+    regular = [b for b in live if not b.campaign.fallback]
+    if not regular:
+        return live
+    for bid in live:
+        if bid.campaign.fallback:
+            bid.note = "fallback: a regular bid cleared the floor"
+    return regular

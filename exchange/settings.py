@@ -302,6 +302,10 @@ SWITCHYARD = {
     "CONSENT_VERIFIER": _read("CONSENT_VERIFIER", str, "exchange.consent.FormatVerifier"),
     "CONSENT_VERIFIER_URL": _read("CONSENT_VERIFIER_URL", str, ""),
     "CONSENT_VERIFIER_TIMEOUT_MS": _read("CONSENT_VERIFIER_TIMEOUT_MS", int, 2000),
+    # Lead-quality signals (exchange.quality): the velocity window, and the class that
+    # answers phone line types and IP locations (the default knows none).
+    "QUALITY_VELOCITY_MINUTES": _read("QUALITY_VELOCITY_MINUTES", int, 10),
+    "QUALITY_LOOKUP": _read("QUALITY_LOOKUP", str, "exchange.quality.NoLookup"),
     # How long inbound (publisher API) and transaction (buyer call) logs are kept; the
     # daily purge deletes older rows, and erases personal data past PII_RETENTION_DAYS.
     "INBOUND_LOG_RETENTION_DAYS": _read("INBOUND_LOG_RETENTION_DAYS", int, 30),
@@ -325,6 +329,8 @@ for _name in (
 ):
     if SWITCHYARD[_name] < 0:
         raise ImproperlyConfigured(f"{_name} is malformed: it must not be negative")
+if not 1 <= SWITCHYARD["QUALITY_VELOCITY_MINUTES"] <= 1440:
+    raise ImproperlyConfigured("QUALITY_VELOCITY_MINUTES is malformed: from 1 to 1440 minutes")
 
 # --- Outbound safety and runtime guards (docs/security.md) ------------------------------
 # OUTBOUND_ALLOWED_NETWORKS: CIDR ranges the exchange may call although they are loopback,

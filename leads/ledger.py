@@ -69,6 +69,7 @@ def record_sale(lead: Lead) -> LedgerEntry:
             charge=charge,
             payout=payout,
             margin=charge - payout,
+            remnant=lead.sold_campaign.fallback,
             created_at=booking_time(lead.sold_at),
         )
 
@@ -94,6 +95,7 @@ def reverse_sale(
             charge=-sale.charge,
             payout=-sale.payout,
             margin=-sale.margin,
+            remnant=sale.remnant,
             reason=reason[:200],
             reverses=sale,
             created_by=user,

@@ -3,8 +3,9 @@
 At ping the lead has no post-stage field, so filters on them were deferred
 (``buyers.filters.DEFERRED``), certificates were only checked for their format and the
 buyers' own duplicate windows could not be known. Here, for every campaign that bid:
-its filters on the full lead, its consent requirements with the certificates verified
-(``exchange.consent``: once per lead, outcome on the trace), and whether its buyer
+its filters on the full lead (with the lead-quality signals: ``exchange.quality``), its
+consent requirements with the certificates verified (``exchange.consent``: once per
+lead, outcome on the trace), and whether its buyer
 already holds this person within the campaign's ``dedupe_days``. A campaign that fails
 is skipped, named in the lead's trace with the reason (``at post: filter: …``).
 """
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from exchange import consent
+from exchange import consent, quality
 from exchange.config_cache import Config
 
 from . import claims
@@ -66,7 +67,11 @@ def check_at_post(
         if is_test
         else claims.buyers_holding({c.buyer_id for c in campaigns}, hashes, lead_id, now)
     )
-    filter_values = {**values, "publisher": publisher_slug, "sub_id": sub_id}
+    signals = quality.Signals(values, lead_id=str(lead_id), is_test=is_test, now=now)
+    signals.record()
+    filter_values = quality.with_signals(
+        {**values, "publisher": publisher_slug, "sub_id": sub_id}, signals
+    )
     for campaign in campaigns:
         reason = ""
         failed = campaign.check_filters(filter_values)
@@ -90,4 +95,6 @@ def check_at_post(
                     "reason": reason,
                 }
             )
+    if entry := signals.trace_entry("post"):
+        result.trace.insert(len(verdicts), entry)
     return result

@@ -55,6 +55,11 @@ def _check_rules(r: Reader, plan: Plan) -> None:
         r.rule_problems(
             at(campaign.path, "filters"), checks.filter_problems(filters, schema), filters
         )
+        pricing_path = at(campaign.path, "pricing")
+        for problem in checks.modifier_problems(campaign.values.get("price_modifiers"), schema):
+            r.fail(at(pricing_path, "modifiers"), problem)
+        if campaign.values.get("fallback") and campaign.values.get("pricing_model") != "fixed":
+            r.fail(at(campaign.path, "fallback"), "a fallback campaign buys at a fixed price")
         schedule_path = at(campaign.path, "schedule")
         r.rule_problems(schedule_path, checks.schedule_problems(campaign.values["schedule"]))
         for endpoint in campaign.endpoints.values():

@@ -202,6 +202,8 @@ def _campaign(campaign: Campaign, path: str, warnings: list[str]) -> dict[str, A
     if campaign.pricing_model == "fixed":
         price = campaign.fixed_price or Decimal(0)
         out["pricing"] = Flow(model="fixed", price=Money(decimal_text(price)))
+        if campaign.price_modifiers:
+            out["pricing"]["modifiers"] = [Flow(m) for m in campaign.price_modifiers]
     else:
         out["pricing"] = Flow(model="dynamic", min_bid=Money(decimal_text(campaign.min_bid)))
     rest = _plain(campaign, CAMPAIGN_KEYS[3:])
@@ -211,6 +213,8 @@ def _campaign(campaign: Campaign, path: str, warnings: list[str]) -> dict[str, A
         rest["retry_backoff"] = FlowList(rest["retry_backoff"])
     if "schedule" in rest:
         rest["schedule"] = Flow(rest["schedule"])
+    if "throttle" in rest:
+        rest["throttle"] = Flow(rest["throttle"])
     out.update(rest)
     caps = [_cap(c) for c in campaign.caps.all()]
     if caps:
