@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 from werkzeug import Response
@@ -23,6 +24,12 @@ from tests.factories import ping as send_ping
 from tests.factories import post as send_post
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    # Throttle slots live in the shared cache, which outlives each test's database.
+    cache.clear()
 
 
 def bid(price: str) -> Any:
