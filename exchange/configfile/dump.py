@@ -203,7 +203,11 @@ def _campaign(campaign: Campaign, path: str, warnings: list[str]) -> dict[str, A
         price = campaign.fixed_price or Decimal(0)
         out["pricing"] = Flow(model="fixed", price=Money(decimal_text(price)))
         if campaign.price_modifiers:
-            out["pricing"]["modifiers"] = [Flow(m) for m in campaign.price_modifiers]
+            # With modifiers, pricing spreads over lines: one modifier a line.
+            out["pricing"] = {
+                **out["pricing"],
+                "modifiers": [Flow(m) for m in campaign.price_modifiers],
+            }
     else:
         out["pricing"] = Flow(model="dynamic", min_bid=Money(decimal_text(campaign.min_bid)))
     rest = _plain(campaign, CAMPAIGN_KEYS[3:])

@@ -94,14 +94,14 @@ def test_a_pinged_lead_is_offered_the_fallback_price_and_sold_there(
     assert LedgerEntry.objects.get(kind="sale").remnant is True
 
 
-def test_the_fallback_is_not_offered_a_lead_a_regular_bid_clears(
-    api: Any, remnant: dict
-) -> None:
+def test_the_fallback_is_not_offered_a_lead_a_regular_bid_clears(api: Any, remnant: dict) -> None:
     server = remnant["server"]
     server.expect_request("/rich/ping").respond_with_handler(bid("6.50"))
     server.expect_request("/rich/post").respond_with_handler(accept)
     url = server.url_for
-    make_campaign(remnant["vertical"], "rich", ping_url=url("/rich/ping"), post_url=url("/rich/post"))
+    make_campaign(
+        remnant["vertical"], "rich", ping_url=url("/rich/ping"), post_url=url("/rich/post")
+    )
 
     answer = direct_post(api, remnant["key"])
 

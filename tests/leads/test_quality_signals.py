@@ -124,9 +124,7 @@ def test_a_velocity_burst_from_one_ip_is_refused_by_a_campaign_that_filters_on_i
 
 
 def test_velocity_counts_a_phone_across_verticals(api: Any, buyer_server: Any) -> None:
-    key = quality_buyer(
-        buyer_server, [{"field": "quality.velocity_phone", "op": "lt", "value": 2}]
-    )
+    key = quality_buyer(buyer_server, [{"field": "quality.velocity_phone", "op": "lt", "value": 2}])
     other = make_vertical("solar")
     make_campaign(other, "solar-buyer", pricing_model="fixed", fixed_price="3.00",
                   post_url=buyer_server.url_for("/careful/post"))  # fmt: skip
@@ -179,15 +177,3 @@ def test_line_type_and_ip_location_come_from_the_configured_lookup(
     assert "quality: ip_matches_state=false, phone_line_type=mobile" in reasons
     reasons = [e["reason"] for e in Lead.objects.get(pk=down.json()["lead_id"]).trace]
     assert "filter: quality.ip_matches_state missing" in reasons
-
-
-def test_a_filter_on_an_unknown_signal_is_refused_when_saved() -> None:
-    from buyers import services
-
-    vertical = make_vertical()
-    schema = services.schema_of(vertical)
-
-    assert services.filter_problems(NO_DISPOSABLE, schema) == []
-    assert services.filter_problems(
-        [{"field": "quality.shoe_size", "op": "eq", "value": 1}], schema
-    ) == ["rule 1 (quality.shoe_size): unknown field 'quality.shoe_size'"]
