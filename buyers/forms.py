@@ -69,6 +69,12 @@ class CampaignForm(forms.ModelForm):
             "schedule": forms.Textarea(attrs={"rows": 2, "cols": 100}),
         }
 
+    def clean_price_modifiers(self) -> Any:
+        return self.cleaned_data.get("price_modifiers") or []
+
+    def clean_throttle(self) -> Any:
+        return self.cleaned_data.get("throttle") or {}
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         vertical = cleaned.get("vertical")

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from .filters import compile_condition, validate_filters
+from .lead_values import show_rule_value
 
 CENT = Decimal("0.01")
 _KEYS = frozenset({"when", "add", "multiply"})
@@ -72,7 +73,8 @@ def validate_price_modifiers(value: Any) -> None:
 def _describe(item: Mapping[str, Any]) -> str:
     when = item.get("when")
     if isinstance(when, Mapping) and {"field", "op"} <= when.keys():
-        label = f"{when['field']} {when['op']} {when.get('value', '')}".strip()
+        value = show_rule_value(when["value"]) if "value" in when else ""
+        label = f"{when['field']} {when['op']} {value}".strip()
     else:
         label = "always" if when in (None, [], {}) else "rule group"
     if "add" in item:
