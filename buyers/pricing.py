@@ -91,21 +91,23 @@ def compile_modifiers(modifiers: list[Any] | None) -> Modify | None:
     problems = modifier_problems(modifiers)
     if problems:
         raise ValueError("; ".join(problems))
+    steps: list[tuple[Callable[[Mapping[str, Any]], bool], Decimal | None, Decimal | None, str]]
     steps = []
     for item in modifiers:
         test = compile_condition(item.get("when") or [])
-        if "add" in item:
-            step = (test, _amount(item["add"]), None, _describe(item))
-        else:
-            step = (test, None, _amount(item["multiply"]), _describe(item))
-        steps.append(step)
+        add = _amount(item["add"]) if "add" in item else None
+        factor = None if "add" in item else _amount(item["multiply"])
+        steps.append((test, add, factor, _describe(item)))
 
     def modify(price: Decimal, values: Mapping[str, Any]) -> tuple[Decimal, list[str]]:
         applied = []
         for test, add, factor, label in steps:
             if not test(values):
                 continue
-            price = price + add if add is not None else price * factor  # type: ignore[operator]
+            if add is not None:
+                price += add
+            elif factor is not None:
+                price *= factor
             applied.append(label)
         return price.quantize(CENT, rounding=ROUND_HALF_UP), applied
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from buyers.models import Campaign
-from tests.buyers.test_admin import CHANGE, form_data, manager, shows  # noqa: F401
+from tests.buyers.test_admin import CHANGE, form_data, shows
 from tests.factories import POST_LEAD, make_campaign, make_vertical
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +19,12 @@ MODIFIERS = [
     {"when": {"field": "state", "op": "in", "value": ["CA", "NY"]}, "add": "2.00"},
     {"when": {"field": "credit_tier", "op": "eq", "value": "excellent"}, "multiply": "1.10"},
 ]
+
+
+@pytest.fixture
+def manager(client: Any, django_user_model: Any) -> Any:
+    client.force_login(django_user_model.objects.create_superuser("al", "al@example.com", "pw"))
+    return client
 
 
 @pytest.fixture
@@ -32,13 +38,13 @@ def fixed() -> Campaign:
     )
 
 
-def save(manager: Any, campaign: Campaign, **changes: Any) -> Any:  # noqa: F811
+def save(manager: Any, campaign: Campaign, **changes: Any) -> Any:
     return manager.post(CHANGE.format(campaign.pk), form_data(campaign, **changes))
 
 
 def test_a_fallback_with_modifiers_a_throttle_and_quality_filters_saves(
     manager: Any,
-    fixed: Campaign,  # noqa: F811
+    fixed: Campaign,
 ) -> None:
     answer = save(
         manager,
@@ -60,7 +66,7 @@ def test_a_fallback_with_modifiers_a_throttle_and_quality_filters_saves(
 
 def test_an_unchanged_campaign_keeps_empty_modifiers_and_throttle(
     manager: Any,
-    fixed: Campaign,  # noqa: F811
+    fixed: Campaign,
 ) -> None:
     assert save(manager, fixed).status_code == 302
     fixed.refresh_from_db()
@@ -90,7 +96,7 @@ def test_it_refuses_remnant_settings_it_cannot_run(
     manager: Any,
     fixed: Campaign,
     changes: dict,
-    problem: str,  # noqa: F811
+    problem: str,
 ) -> None:
     answer = save(manager, fixed, **changes)
 
@@ -102,7 +108,7 @@ def test_it_refuses_remnant_settings_it_cannot_run(
 
 def test_the_test_console_previews_the_modified_price(
     manager: Any,
-    fixed: Campaign,  # noqa: F811
+    fixed: Campaign,
 ) -> None:
     Campaign.objects.filter(pk=fixed.pk).update(price_modifiers=MODIFIERS)
     lead = {**POST_LEAD, "state": "CA", "zip": "90001", "credit_tier": "excellent"}
