@@ -21,14 +21,14 @@ from django.utils import timezone
 from plumbing.fields import FieldSpec, FieldType, Stage, vertical_schema
 
 from .auth import masked_headers
-from .calls import PreparedCall, prepare_call, read_response
+from .calls import PreparedCall, deliver, prepare_call, read_response
 from .choices import PricingModel
 from .compiled import CampaignInfo, EndpointInfo, compile_campaign
 from .forms import TestLeadForm
 from .mapping import BID_SOURCES, SPECIAL_SOURCES
 from .models import Campaign
 from .response_rules import Answer
-from .transport import OutboundResponse, send
+from .transport import OutboundResponse
 
 MAX_SHOWN_BYTES = 20_000
 
@@ -154,7 +154,7 @@ def send_call(call: ConsoleCall) -> None:
     """Send the built request and read the answer with the endpoint's response rules."""
     if call.prepared is None or call.prepared.request is None:
         return
-    call.response = send(call.prepared.request)
+    call.response = deliver(call.prepared.request)
     call.answer = read_response(call.prepared.endpoint, call.response)
 
 

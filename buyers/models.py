@@ -22,6 +22,7 @@ from .choices import (
     HttpMethod,
     PricingModel,
 )
+from .mail import email_problems, validate_endpoint_url
 from .outbound_guard import validate_outbound_url
 from .pricing import validate_price_modifiers
 from .throttle import validate_throttle
@@ -256,7 +257,11 @@ class Endpoint(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="endpoints")
     kind = models.CharField(max_length=8, choices=EndpointKind.choices)
-    url = models.URLField(max_length=500, validators=[validate_outbound_url])
+    url = models.CharField(
+        max_length=500,
+        validators=[validate_endpoint_url],
+        help_text="http(s) URL; for e-mail delivery: mailto:leads@buyer.example.",
+    )
     test_url = models.URLField(
         max_length=500,
         blank=True,
@@ -296,6 +301,11 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign.slug} {self.kind}"
+
+    def clean(self) -> None:
+        problems = email_problems(self.kind, self.format, self.url or "")
+        if problems:
+            raise ValidationError({"format": problems})
 
 
 class MappingVersion(models.Model):

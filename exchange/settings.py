@@ -395,6 +395,8 @@ ALERT_WEBHOOK_URL = _read("ALERT_WEBHOOK_URL", str, "")
 ALERT_WEBHOOK_SECRET = _read("ALERT_WEBHOOK_SECRET", str, "")
 ALERT_WEBHOOK_TIMEOUT_SECONDS = _read("ALERT_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
 DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", str, "switchyard@localhost")
+# The sender of leads delivered by e-mail (buyers.mail); empty: DEFAULT_FROM_EMAIL.
+LEAD_EMAIL_FROM = _read("LEAD_EMAIL_FROM", str, "")
 EMAIL_BACKEND = _read(
     "EMAIL_BACKEND",
     str,

@@ -16,13 +16,20 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
+from buyers.calls import (
+    PreparedCall,
+    deliver,
+    log_row,
+    prepare_call,
+    read_response,
+    simulated_answer,
+)
 from buyers.caps import Reservation, release, reserve
 from buyers.choices import Outcome
 from buyers.circuits import allows, probe_at, record_outcome
 from buyers.compiled import CampaignInfo
 from buyers.response_rules import Answer
-from buyers.transport import OutboundResponse, send
+from buyers.transport import OutboundResponse
 from exchange.config_cache import Config
 from plumbing.dependencies import retrying_write
 from plumbing.pii import pii_values, scrub_text
@@ -179,7 +186,7 @@ def _post(
             answer = replace(answer, retryable=False)
         return prepared, None, answer
     # A 401 to an OAuth2 token is renewed and resent once by the transport.
-    response = send(prepared.request)
+    response = deliver(prepared.request)
     return prepared, response, read_response(endpoint, response)
 
 

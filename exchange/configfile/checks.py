@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from buyers import services as checks
+from buyers.mail import email_problems
 from exchange.models import Vertical
 from plumbing.fields import FieldSpec
 
@@ -63,6 +64,10 @@ def _check_rules(r: Reader, plan: Plan) -> None:
         schedule_path = at(campaign.path, "schedule")
         r.rule_problems(schedule_path, checks.schedule_problems(campaign.values["schedule"]))
         for endpoint in campaign.endpoints.values():
+            for problem in email_problems(
+                endpoint.kind, endpoint.values["format"], endpoint.values["url"] or ""
+            ):
+                r.fail(at(endpoint.path, "format"), problem)
             mapping = endpoint.values["mapping"]
             problems = checks.mapping_problems(mapping, schema, endpoint.kind)
             problems += checks.target_problems(mapping, endpoint.values["format"])

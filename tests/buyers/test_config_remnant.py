@@ -113,3 +113,19 @@ def test_a_dynamic_fallback_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match=r"campaigns\[0\].fallback: a fallback campaign buys"):
         import_text(text, tmp_path)
     assert not Campaign.objects.exists()
+
+
+def test_an_email_post_endpoint_imports_and_a_mismatched_one_is_refused(tmp_path: Path) -> None:
+    email = MARKET.replace(
+        "url: https://leftovers.example/post\n          format: json",
+        "url: mailto:leads@leftovers.example\n          format: email",
+    )
+    assert email != MARKET
+    import_text(email, tmp_path)
+    endpoint = Campaign.objects.get(slug="leftovers-any").endpoints.get()
+    assert (endpoint.format, endpoint.url) == ("email", "mailto:leads@leftovers.example")
+
+    mismatched = email.replace("format: email", "format: json")
+    with pytest.raises(CommandError) as refused:
+        import_text(mismatched, tmp_path)
+    assert "campaigns[0].post.format: A mailto: URL needs the e-mail format." in str(refused.value)
