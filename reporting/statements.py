@@ -121,8 +121,6 @@ class Statement:
             "adjustments_count": self.adjustments_count,
             "adjustments": money(self.adjustments_amount),
             "net": money(self.net),
-            "remnant_sold": self.remnant_count,
-            "remnant": money(self.remnant_amount),
         }
 
 
