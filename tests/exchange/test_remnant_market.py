@@ -146,6 +146,8 @@ def test_remnant_sales_are_marked_in_the_statement_and_the_dashboard(
     assert "of which remnant (1 sold to fallback campaigns)" in page
     assert page.count("Sale (remnant)") == 1
     assert re.search(r'data-figure="remnant_sold">1<', dashboard)
+    ledger = client.get("/admin/leads/ledgerentry/", {"remnant__exact": "1"})
+    assert ledger.context["cl"].result_count == 1
 
 
 def test_a_fallback_campaign_must_buy_at_a_fixed_price() -> None:
