@@ -10,7 +10,7 @@ shows with ``compile_campaign``, the same code, so it shows what production send
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from .caps import CapSpec
-from .filters import QUALITY_FIELDS, compile_filters
+from .filters import compile_filters
 from .mapping import compile_mapping
 from .models import Campaign, Cap, Credential, Endpoint
 from .pricing import Modify, compile_modifiers
@@ -92,8 +92,6 @@ class CampaignInfo:
     fallback: bool = False
     modify_price: Modify | None = None
     throttle: ThrottleSpec | None = None
-    # Signals this campaign's filters read (quality.*): worked out only when one is.
-    quality_fields: frozenset[str] = frozenset()
 
     def price_for(self, values: Mapping[str, Any]) -> tuple[Decimal | None, list[str]]:
         """The fixed price after modifiers on ``values``, and the modifiers applied."""
@@ -203,20 +201,7 @@ def compile_campaign(c: Campaign, caps: tuple[CapSpec, ...] = ()) -> CampaignInf
         fallback=c.fallback,
         modify_price=modify_price,
         throttle=throttle,
-        quality_fields=frozenset(_fields_read(c.filters)) & QUALITY_FIELDS,
     )
-
-
-def _fields_read(node: Any) -> Iterator[str]:
-    """Every field a filter tree names."""
-    if isinstance(node, list):
-        for child in node:
-            yield from _fields_read(child)
-    elif isinstance(node, Mapping):
-        if isinstance(node.get("field"), str):
-            yield node["field"]
-        for key in ("any", "all"):
-            yield from _fields_read(node.get(key))
 
 
 def compile_campaigns() -> dict[int, CampaignInfo]:
