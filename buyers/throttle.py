@@ -5,14 +5,16 @@ A campaign throttled at ``{"pings": 5, "per": "1s"}`` owns 5 slots in the shared
 with an atomic add that expires after ``per``: at most N slots are held at any instant
 and each ping holds one for the whole window, so no window of ``per`` ever sees more
 than N pings, across every web process. (A fixed-window counter would let 2N through
-around a window's edge.) One ``get_many`` reads every throttled campaign's slots; a
-campaign with a free slot then costs one ``add``.
+around a window's edge.) A ping first tries one slot at random (one ``add``: while the
+throttle is far from full, that is all it costs); when that one is held, one
+``get_many`` reads the campaign's slots and a free one, if any, is taken.
 """
 
 from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -79,21 +81,44 @@ def _slot(campaign_id: int, spec: ThrottleSpec, number: int) -> str:
     return f"thr:{campaign_id}:{spec.pings}:{spec.seconds}:{number}"
 
 
+# Per process: (campaign, pings, seconds) -> when its earliest held slot expires, known
+# from a read that found every slot held. No slot can free up before then, so until
+# then this process skips the campaign without asking the cache.
+_full_until: dict[tuple[int, int, int], float] = {}
+
+
+def forget() -> None:
+    """Drop what this process knows of full throttles (tests start afresh)."""
+    _full_until.clear()
+
+
 def take(wanted: Iterable[tuple[int, ThrottleSpec]]) -> set[int]:
     """Take one ping slot for each campaign; returns the ids of those throttled."""
-    wanted = list(wanted)
-    if not wanted:
-        return set()
-    names = {cid: [_slot(cid, spec, n) for n in range(spec.pings)] for cid, spec in wanted}
-    held = cache.get_many([name for group in names.values() for name in group])
+    now = time.time()
     throttled = set()
+    pending = []
     for cid, spec in wanted:
+        if _full_until.get((cid, spec.pings, spec.seconds), 0) > now:
+            throttled.add(cid)
+        # A random slot first: while a throttle is far from full it is free, one round trip.
+        elif not cache.add(_slot(cid, spec, random.randrange(spec.pings)), now + spec.seconds,
+                           timeout=spec.seconds):  # fmt: skip
+            pending.append((cid, spec))
+    if not pending:
+        return throttled
+    names = {cid: [_slot(cid, spec, n) for n in range(spec.pings)] for cid, spec in pending}
+    held = cache.get_many([name for group in names.values() for name in group])
+    for cid, spec in pending:
         free = [name for name in names[cid] if name not in held]
         # Random order: processes racing for the last slots seldom pick the same one.
         random.shuffle(free)
         for name in free[:_ATTEMPTS]:
-            if cache.add(name, 1, timeout=spec.seconds):
+            if cache.add(name, time.time() + spec.seconds, timeout=spec.seconds):
                 break
         else:
             throttled.add(cid)
+            if not free:  # each slot holds its expiry time
+                expiries = [held[name] for name in names[cid] if isinstance(held.get(name), float)]
+                if expiries:
+                    _full_until[(cid, spec.pings, spec.seconds)] = min(expiries)
     return throttled

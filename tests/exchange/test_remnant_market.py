@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from werkzeug import Response
 
+from buyers import throttle
 from buyers.models import Campaign
 from leads.models import Bid, Lead, LedgerEntry
 from tests.factories import POST_LEAD, direct_post, make_campaign, make_publisher, make_vertical
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.django_db
 def _fresh_throttles() -> None:
     # Throttle slots live in the shared cache, which outlives each test's database.
     cache.clear()
+    throttle.forget()
 
 
 def bid(price: str) -> Any:
