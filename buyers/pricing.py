@@ -9,6 +9,7 @@ when it is priced: at a ping, a rule on a post-stage field does not match.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -60,6 +61,8 @@ def modifier_problems(modifiers: Any, *, known_fields: Collection[str] | None = 
         if item.get("when") is not None:
             for problem in validate_filters(item["when"], known_fields=known_fields):
                 problems.append(f"{at}: when: {problem}")
+            if "quality." in json.dumps(item["when"], default=str):
+                problems.append(f"{at}: when: quality signals are for filters, not prices")
     return problems
 
 
