@@ -184,7 +184,7 @@ class CampaignAdmin(HistoryAdmin):
         "paused_reason",
         "circuits",
     ]
-    list_filter = ["is_active", "pricing_model", "vertical", "buyer"]
+    list_filter = ["is_active", "pricing_model", "fallback", "vertical", "buyer"]
     list_select_related = ["buyer", "vertical"]
     search_fields = ["slug", "name", "buyer__name"]
     autocomplete_fields = ["buyer"]
@@ -194,7 +194,17 @@ class CampaignAdmin(HistoryAdmin):
         (None, {"fields": ["buyer", "vertical", "name", "slug", "is_active", "paused_reason"]}),
         (
             "Pricing",
-            {"fields": ["pricing_model", "fixed_price", "min_bid", "max_bid", "priority"]},
+            {
+                "fields": [
+                    "pricing_model",
+                    "fixed_price",
+                    "price_modifiers",
+                    "min_bid",
+                    "max_bid",
+                    "priority",
+                    "fallback",
+                ]
+            },
         ),
         (
             "Targeting",
@@ -206,6 +216,7 @@ class CampaignAdmin(HistoryAdmin):
                     "require_trustedform",
                     "require_jornaya",
                     "dedupe_days",
+                    "throttle",
                 ]
             },
         ),

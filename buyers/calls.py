@@ -17,8 +17,9 @@ from plumbing.masking import scrub_text
 from .auth import CredentialError, auth_headers, masked_headers, reauthorizer
 from .choices import BodyFormat, Outcome
 from .formats import encode_body, form_pairs
+from .mail import send_email, subject_for
 from .response_rules import Answer
-from .transport import OutboundRequest, OutboundResponse
+from .transport import OutboundRequest, OutboundResponse, send
 
 if TYPE_CHECKING:
     from .compiled import CampaignInfo, EndpointInfo
@@ -67,6 +68,12 @@ def prepare_call(
     headers.update(endpoint.headers)
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
+    if endpoint.format == BodyFormat.EMAIL:
+        headers["Subject"] = subject_for(headers, values)
+        attachment = encode_body(payload, BodyFormat.JSON)[0]
+        timeout = (timeout_ms or endpoint.timeout_ms) / 1000
+        email = OutboundRequest("EMAIL", url, body, headers, timeout, attachment=attachment)
+        return PreparedCall(endpoint, email)
     try:
         headers.update(auth_headers(endpoint.credential, body))
     except CredentialError as exc:
@@ -77,6 +84,13 @@ def prepare_call(
     # call's own timeout: for pings (a fan-out cannot stop to retry one buyer) and posts.
     request.reauthorize = reauthorizer(endpoint.credential, headers)
     return PreparedCall(endpoint, request)
+
+
+def deliver(request: OutboundRequest) -> OutboundResponse:
+    """Send one prepared post: over HTTP, or as an e-mail for a ``mailto:`` endpoint."""
+    if request.method == "EMAIL":
+        return send_email(request)
+    return send(request)
 
 
 def read_response(endpoint: EndpointInfo, response: OutboundResponse) -> Answer:

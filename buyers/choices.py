@@ -17,6 +17,7 @@ class BodyFormat(models.TextChoices):
     JSON = "json", "JSON"
     XML = "xml", "XML"
     FORM = "form", "Form (x-www-form-urlencoded)"
+    EMAIL = "email", "E-mail (to the address in the URL, mailto:)"
 
 
 class HttpMethod(models.TextChoices):

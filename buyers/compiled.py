@@ -22,8 +22,10 @@ from .caps import CapSpec
 from .filters import compile_filters
 from .mapping import compile_mapping
 from .models import Campaign, Cap, Credential, Endpoint
+from .pricing import Modify, compile_modifiers
 from .response_rules import Answer, compile_response_rules
 from .schedule import compile_schedule
+from .throttle import ThrottleSpec, parse_throttle
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,15 @@ class CampaignInfo:
     dedupe_days: int
     max_attempts: int
     retry_backoff: tuple[int, ...]
+    fallback: bool = False
+    modify_price: Modify | None = None
+    throttle: ThrottleSpec | None = None
+
+    def price_for(self, values: Mapping[str, Any]) -> tuple[Decimal | None, list[str]]:
+        """The fixed price after modifiers on ``values``, and the modifiers applied."""
+        if self.fixed_price is None or self.modify_price is None:
+            return self.fixed_price, []
+        return self.modify_price(Decimal(self.fixed_price), values)
 
 
 def _credential(cred: Credential | None) -> CredentialInfo | None:
@@ -141,8 +152,12 @@ def compile_campaign(c: Campaign, caps: tuple[CapSpec, ...] = ()) -> CampaignInf
     endpoints = {ep.kind: ep for ep in c.endpoints.all()}
     check_filters: Filter
     is_open: Callable[[datetime], bool] | None
+    modify_price: Modify | None = None
+    throttle: ThrottleSpec | None = None
     try:
         check_filters = compile_filters(c.filters or [])
+        modify_price = compile_modifiers(c.price_modifiers or [])
+        throttle = parse_throttle(c.throttle or {})
         is_open = compile_schedule(c.schedule or {}, buyer.timezone)
         ping = _endpoint(endpoints["ping"]) if "ping" in endpoints else None
         post = _endpoint(endpoints["post"]) if "post" in endpoints else None
@@ -183,6 +198,9 @@ def compile_campaign(c: Campaign, caps: tuple[CapSpec, ...] = ()) -> CampaignInf
         dedupe_days=c.dedupe_days,
         max_attempts=max(1, c.max_attempts),
         retry_backoff=tuple(c.retry_backoff or settings.SWITCHYARD["RETRY_BACKOFF_SECONDS"]),
+        fallback=c.fallback,
+        modify_price=modify_price,
+        throttle=throttle,
     )
 
 

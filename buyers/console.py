@@ -21,14 +21,15 @@ from django.utils import timezone
 from plumbing.fields import FieldSpec, FieldType, Stage, vertical_schema
 
 from .auth import masked_headers
-from .calls import PreparedCall, prepare_call, read_response
+from .calls import PreparedCall, deliver, prepare_call, read_response
+from .choices import PricingModel
 from .compiled import CampaignInfo, EndpointInfo, compile_campaign
 from .console_checks import pre_checks
 from .forms import TestLeadForm
 from .mapping import BID_SOURCES, SPECIAL_SOURCES
 from .models import Campaign
 from .response_rules import Answer
-from .transport import OutboundResponse, send
+from .transport import OutboundResponse
 
 MAX_SHOWN_BYTES = 20_000
 
@@ -154,8 +155,16 @@ def send_call(call: ConsoleCall) -> None:
     """Send the built request and read the answer with the endpoint's response rules."""
     if call.prepared is None or call.prepared.request is None:
         return
-    call.response = send(call.prepared.request)
+    call.response = deliver(call.prepared.request)
     call.answer = read_response(call.prepared.endpoint, call.response)
+
+
+def _price_preview(campaign: CampaignInfo, lead: dict[str, Any]) -> dict[str, Any] | None:
+    """A fixed-price campaign's bid for this lead, its modifiers applied (as the auction)."""
+    if campaign.pricing_model != PricingModel.FIXED or campaign.fixed_price is None:
+        return None
+    price, applied = campaign.price_for(lead)
+    return {"base": campaign.fixed_price, "price": price, "applied": applied}
 
 
 def console_view(
@@ -178,10 +187,12 @@ def console_view(
 
     call = None
     lead: dict[str, Any] | None = None
+    price_preview = None
     if request.method == "POST":
         form = TestLeadForm(request.POST)
         if form.is_valid():
             lead = form.cleaned_data["lead"]
+            price_preview = _price_preview(compiled, lead)
             call = build_call(compiled, schema, form.cleaned_data["target"], lead)
             if request.POST.get("action") == "send":
                 send_call(call)
@@ -202,6 +213,7 @@ def console_view(
         "call": call,
         "checks": checks,
         "checks_failed": sum(not check.passed for check in checks),
+        "price_preview": price_preview,
         "sent": call is not None and call.response is not None,
     }
     return TemplateResponse(request, "admin/buyers/campaign/test_lead.html", context)

@@ -46,6 +46,14 @@ Predicate = Callable[[Values], bool]
 Today = Callable[[], date]
 
 PSEUDO_FIELDS = frozenset({"publisher", "sub_id"})
+# Lead-quality signals (exchange.signals), worked out from the full lead before a sale.
+QUALITY_FIELDS = frozenset(
+    {
+        "quality.disposable_email", "quality.velocity_ip", "quality.velocity_phone",
+        "quality.phone_line_type", "quality.ip_country", "quality.ip_region",
+        "quality.ip_matches_state",
+    }
+)  # fmt: skip
 OPERATORS = frozenset(
     {
         "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "contains",
@@ -114,9 +122,12 @@ def validate_filters(filters: Any, *, known_fields: Collection[str] | None = Non
     """Return readable problems with ``filters`` (empty when they are valid).
 
     With ``known_fields`` (a vertical's field names), a rule on any other field is an
-    error; the pseudo-fields ``publisher`` and ``sub_id`` are always known.
+    error; the pseudo-fields ``publisher`` and ``sub_id`` and the ``quality.*`` signals
+    are always known.
     """
-    known = None if known_fields is None else frozenset(known_fields) | PSEUDO_FIELDS
+    known = (
+        None if known_fields is None else frozenset(known_fields) | PSEUDO_FIELDS | QUALITY_FIELDS
+    )
     if filters is None:
         return []
     if isinstance(filters, list):

@@ -34,8 +34,11 @@ _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 _BOM = b"\xef\xbb\xbf"
 
 
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+
 def encode_body(payload: Mapping[str, Any], fmt: str, *, root: str = "lead") -> tuple[bytes, str]:
-    """Encode a mapped lead as ``fmt`` (json, xml or form): (body, content type).
+    """Encode a mapped lead as ``fmt`` (json, xml, form or email): (body, content type).
 
     XML uses the payload's single top-level object as the root element when there is
     one (``{"lead": {...}}`` gives ``<lead>``), otherwise wraps the payload in ``root``.
@@ -47,7 +50,10 @@ def encode_body(payload: Mapping[str, Any], fmt: str, *, root: str = "lead") -> 
         return _encode_xml(payload, root), XML_TYPE
     if fmt == "form":
         return urllib.parse.urlencode(form_pairs(payload)).encode("ascii"), FORM_TYPE
-    raise ValueError(f"unknown body format {fmt!r} (json, xml or form)")
+    if fmt == "email":  # buyers.mail: a message a person reads, one field a line
+        text = "".join(f"{name}: {value}\n" for name, value in form_pairs(payload))
+        return text.encode("utf-8"), TEXT_TYPE
+    raise ValueError(f"unknown body format {fmt!r} (json, xml, form or email)")
 
 
 def form_pairs(payload: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -25,7 +25,9 @@ FILTERS_HELP = (
     '{"field": "state", "op": "in", "value": ["TX", "OK"]}; a group: {"any": [rules...]}. '
     "Operators: eq, ne, in, not_in, gt, gte, lt, lte, between, contains, starts_with, "
     "regex, exists, not_exists, age_between. Fields: the vertical's, plus publisher "
-    "(its slug) and sub_id for allow/deny lists."
+    "(its slug) and sub_id for allow/deny lists, and the lead-quality signals "
+    "quality.disposable_email, quality.velocity_ip, quality.velocity_phone, "
+    "quality.phone_line_type, quality.ip_country, quality.ip_region, quality.ip_matches_state."
 )
 SCHEDULE_HELP = (
     'Open hours in the buyer\'s timezone, e.g. {"mon-fri": "08:00-20:00", '
@@ -98,12 +100,22 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["filters", "schedule", "retry_backoff"]
+        fields = ["filters", "schedule", "retry_backoff", "price_modifiers", "throttle"]
+        widgets = {
+            "price_modifiers": forms.Textarea(attrs={"rows": 3, "cols": 100}),
+            "throttle": forms.Textarea(attrs={"rows": 1, "cols": 60}),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         with_schemas(self, ("filters",))
         money_initial(self)
+
+    def clean_price_modifiers(self) -> Any:
+        return self.cleaned_data.get("price_modifiers") or []
+
+    def clean_throttle(self) -> Any:
+        return self.cleaned_data.get("throttle") or {}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -112,6 +124,11 @@ class CampaignForm(forms.ModelForm):
             problems = services.filter_problems(cleaned["filters"], services.schema_of(vertical))
             if problems:
                 self.add_error("filters", _json_problems(problems))
+        if cleaned.get("price_modifiers") and vertical is not None:
+            schema = services.schema_of(vertical)
+            problems = services.modifier_problems(cleaned["price_modifiers"], schema)
+            if problems:
+                self.add_error("price_modifiers", _json_problems(problems))
         if "schedule" in cleaned:
             problems = services.schedule_problems(cleaned["schedule"])
             if problems:

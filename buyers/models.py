@@ -22,7 +22,10 @@ from .choices import (
     HttpMethod,
     PricingModel,
 )
+from .mail import email_problems, validate_endpoint_url
 from .outbound_guard import validate_outbound_url
+from .pricing import validate_price_modifiers
+from .throttle import validate_throttle
 
 # Also the publishers' (exchange.models): one grammar for every API key's limit.
 RATE_LIMIT_RE = r"^\d+/(s|sec|second|m|min|minute|h|hour)$"
@@ -253,6 +256,25 @@ class Campaign(models.Model):
         validators=[MinValueValidator(1, "A latency limit is at least 1 ms.")],
         help_text="Auto-pause when the ping p95 latency (ms) over the last window exceeds this.",
     )
+    fallback = models.BooleanField(
+        default=False,
+        help_text="Remnant buyer: offered a lead only when no other bid clears the floor, "
+        "at its fixed price.",
+    )
+    price_modifiers = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_price_modifiers],
+        help_text='Fixed price only: e.g. [{"when": {"field": "state", "op": "in", '
+        '"value": ["CA", "NY"]}, "add": "2.00"}] or "multiply": "1.10"; applied in order.',
+    )
+    throttle = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_throttle],
+        help_text='Most pings this campaign takes, shared by every process: e.g. {"pings": 300, '
+        '"per": "5m"} (per: 1s, 1m, 5m, 1h...); empty: no limit.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -267,6 +289,13 @@ class Campaign(models.Model):
     def clean(self) -> None:
         if self.pricing_model == PricingModel.FIXED and self.fixed_price is None:
             raise ValidationError({"fixed_price": "A fixed-price campaign needs its price."})
+        if self.pricing_model != PricingModel.FIXED:
+            if self.fallback:
+                raise ValidationError({"fallback": "A fallback campaign buys at a fixed price."})
+            if self.price_modifiers:
+                raise ValidationError(
+                    {"price_modifiers": "Price modifiers apply to a fixed price only."}
+                )
 
 
 class Endpoint(models.Model):
@@ -274,7 +303,11 @@ class Endpoint(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="endpoints")
     kind = models.CharField(max_length=8, choices=EndpointKind.choices)
-    url = models.URLField(max_length=500, validators=[validate_outbound_url])
+    url = models.CharField(
+        max_length=500,
+        validators=[validate_endpoint_url],
+        help_text="http(s) URL; for e-mail delivery: mailto:leads@buyer.example.",
+    )
     test_url = models.URLField(
         max_length=500,
         blank=True,
@@ -314,6 +347,11 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign.slug} {self.kind}"
+
+    def clean(self) -> None:
+        problems = email_problems(self.kind, self.format, self.url or "")
+        if problems:
+            raise ValidationError({"format": problems})
 
 
 class MappingVersion(models.Model):

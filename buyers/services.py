@@ -20,6 +20,7 @@ from .filters import validate_filters
 from .formats import encode_body
 from .mapping import validate_mapping
 from .models import Campaign, Endpoint, MappingVersion
+from .pricing import modifier_problems as _modifier_problems
 from .response_rules import validate_response_rules
 from .schedule import validate_schedule
 
@@ -72,6 +73,11 @@ def field_lists() -> dict[str, list[dict[str, Any]]]:
 def filter_problems(filters: Any, schema: Schema) -> list[str]:
     """What is wrong with a campaign's filters for a vertical of this schema."""
     return validate_filters(filters, known_fields=schema.keys())
+
+
+def modifier_problems(modifiers: Any, schema: Schema) -> list[str]:
+    """What is wrong with a fixed-price campaign's price modifiers for this schema."""
+    return _modifier_problems(modifiers, known_fields=schema.keys())
 
 
 def schedule_problems(schedule: Any) -> list[str]:

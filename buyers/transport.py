@@ -46,6 +46,7 @@ class OutboundRequest:
     # Given the seconds left after a 401: headers to send the request once more with,
     # or None to keep the 401. It may block (a token fetch), so it runs off the loop.
     reauthorize: Callable[[float], dict[str, str] | None] | None = None
+    attachment: bytes = b""  # e-mail delivery (buyers.mail): the mapped lead as JSON
 
 
 @dataclass(slots=True)

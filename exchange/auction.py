@@ -22,12 +22,15 @@ from buyers.compiled import CampaignInfo
 from buyers.filters import DEFERRED
 from buyers.response_rules import Answer
 from buyers.schedule import describe_closed
+from buyers.throttle import take as take_throttle_slots
 from buyers.transport import Fanout, OutboundResponse, fan_out
 
 from . import consent
 from .choices import Routing
 from .config_cache import PublisherInfo, VerticalInfo
 from .quality import expected_value
+from .signals import Signals, with_signals
+from .signals import deferred as deferred_signals
 
 ACCEPTING = frozenset({Outcome.ACCEPTED, Outcome.SIMULATED})
 
@@ -101,15 +104,24 @@ def _deferred_fields(vertical: VerticalInfo) -> dict[str, Any]:
 def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[CampaignInfo]:
     """The campaigns that may bid, recording for every other one why not."""
     candidates: list[CampaignInfo] = []
-    values = {**ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id}
+    values: Mapping[str, Any] = {
+        **ctx.values, "publisher": ctx.publisher.slug, "sub_id": ctx.sub_id
+    }  # fmt: skip
+    signals = None
     if ctx.at_ping:
-        values = {**_deferred_fields(ctx.vertical), **values}
+        values = {**_deferred_fields(ctx.vertical), **deferred_signals(), **values}
+    else:
+        signals = Signals(values, lead_id=ctx.lead_id, is_test=ctx.is_test, now=ctx.now)
+        signals.record()
+        values = with_signals(values, signals)
     for campaign in ctx.vertical.campaigns:
         reason = _static_exclusion(campaign, values, ctx)
         if reason:
             trace.append(_trace(campaign, False, reason))
         else:
             candidates.append(campaign)
+    if signals is not None and (entry := signals.trace_entry("auction")):
+        trace.append(entry)
     if not ctx.is_test and candidates:
         full = reached([cap for c in candidates for cap in c.caps], ctx.now)
         blocked = open_endpoints([c.ping.id for c in candidates if c.ping])
@@ -122,8 +134,24 @@ def eligible_campaigns(ctx: LeadContext, trace: list[dict[str, Any]]) -> list[Ca
                 trace.append(_trace(campaign, False, "circuit open on the ping endpoint"))
             else:
                 kept.append(campaign)
-        candidates = kept
+        candidates = _throttled_out(kept, trace)
     return candidates
+
+
+def _throttled_out(
+    candidates: list[CampaignInfo], trace: list[dict[str, Any]]
+) -> list[CampaignInfo]:
+    """Candidates that get one of their throttle's ping slots; the others are traced
+    ``throttled``. Only the last step of eligibility: a skipped campaign takes no slot."""
+    throttled = take_throttle_slots((c.id, c.throttle) for c in candidates if c.throttle)
+    if not throttled:
+        return candidates
+    for campaign in candidates:
+        if campaign.id in throttled:
+            trace.append(
+                {**_trace(campaign, False, "throttled"), "throttle": str(campaign.throttle)}
+            )
+    return [c for c in candidates if c.id not in throttled]
 
 
 def _static_exclusion(campaign: CampaignInfo, values: Mapping[str, Any], ctx: LeadContext) -> str:
@@ -272,7 +300,9 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         campaign = bid.campaign
         if campaign.pricing_model == PricingModel.FIXED:
-            price = campaign.fixed_price
+            price, applied = campaign.price_for(ctx.values)
+            if applied:
+                bid.note = f"fixed {campaign.fixed_price:.2f}, modified: {'; '.join(applied)}"
         else:
             price = bid.answer.price
         if price is None or price <= 0:
@@ -289,6 +319,7 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         live.append(bid)
 
+    live = _remnant_market(live)
     if ctx.vertical.routing == Routing.PRIORITY:
         key = lambda b: (-b.campaign.priority, -(b.price or 0), b.latency_ms)  # noqa: E731
     elif ctx.vertical.routing == Routing.EXPECTED_REVENUE:
@@ -316,3 +347,14 @@ def _expected_revenue_key(
         if entry is not None:  # re-ranking (a late bid) overwrites the same figures
             entry["ranking"] = quality.trace_fields(price)
     return lambda b: (-worth[b.campaign.id], -b.campaign.priority, b.latency_ms)
+
+
+def _remnant_market(live: list[BidResult]) -> list[BidResult]:
+    """Fallback campaigns take part only when no other bid cleared the floor."""
+    regular = [b for b in live if not b.campaign.fallback]
+    if not regular:
+        return live
+    for bid in live:
+        if bid.campaign.fallback:
+            bid.note = "fallback: a regular bid cleared the floor"
+    return regular

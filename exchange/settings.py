@@ -310,6 +310,10 @@ SWITCHYARD = {
     "CONSENT_VERIFIER": _read("CONSENT_VERIFIER", str, "exchange.consent.FormatVerifier"),
     "CONSENT_VERIFIER_URL": _read("CONSENT_VERIFIER_URL", str, ""),
     "CONSENT_VERIFIER_TIMEOUT_MS": _read("CONSENT_VERIFIER_TIMEOUT_MS", int, 2000),
+    # Lead-quality signals (exchange.signals): the velocity window, and the class that
+    # answers phone line types and IP locations (the default knows none).
+    "QUALITY_VELOCITY_MINUTES": _read("QUALITY_VELOCITY_MINUTES", int, 10),
+    "QUALITY_LOOKUP": _read("QUALITY_LOOKUP", str, "exchange.signals.NoLookup"),
     # How long inbound (publisher API) and transaction (buyer call) logs are kept; the
     # daily purge deletes older rows, and erases personal data past PII_RETENTION_DAYS.
     "INBOUND_LOG_RETENTION_DAYS": _read("INBOUND_LOG_RETENTION_DAYS", int, 30),
@@ -335,6 +339,8 @@ for _name in (
 ):
     if SWITCHYARD[_name] < 0:
         raise ImproperlyConfigured(f"{_name} is malformed: it must not be negative")
+if not 1 <= SWITCHYARD["QUALITY_VELOCITY_MINUTES"] <= 1440:
+    raise ImproperlyConfigured("QUALITY_VELOCITY_MINUTES is malformed: from 1 to 1440 minutes")
 
 # --- Outbound safety and runtime guards (docs/security.md) ------------------------------
 # OUTBOUND_ALLOWED_NETWORKS: CIDR ranges the exchange may call although they are loopback,
@@ -410,6 +416,8 @@ ALERT_WEBHOOK_URL = _read("ALERT_WEBHOOK_URL", str, "")
 ALERT_WEBHOOK_SECRET = _read("ALERT_WEBHOOK_SECRET", str, "")
 ALERT_WEBHOOK_TIMEOUT_SECONDS = _read("ALERT_WEBHOOK_TIMEOUT_SECONDS", float, 5.0)
 DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", str, "switchyard@localhost")
+# The sender of leads delivered by e-mail (buyers.mail); empty: DEFAULT_FROM_EMAIL.
+LEAD_EMAIL_FROM = _read("LEAD_EMAIL_FROM", str, "")
 EMAIL_BACKEND = _read(
     "EMAIL_BACKEND",
     str,

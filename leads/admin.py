@@ -538,10 +538,11 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
         "charge_money",
         "payout_money",
         "margin_money",
+        "remnant",
         "reason",
         "created_by",
     ]
-    list_filter = ["kind", "buyer", "publisher"]
+    list_filter = ["kind", "remnant", "buyer", "publisher"]
     list_select_related = ["buyer", "publisher", "created_by"]
     date_hierarchy = "created_at"
     raw_id_fields = ["lead", "reverses"]

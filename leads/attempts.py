@@ -16,13 +16,20 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from buyers.calls import PreparedCall, log_row, prepare_call, read_response, simulated_answer
+from buyers.calls import (
+    PreparedCall,
+    deliver,
+    log_row,
+    prepare_call,
+    read_response,
+    simulated_answer,
+)
 from buyers.caps import Reservation, release, reserve
 from buyers.choices import Outcome
 from buyers.circuits import allows, probe_at, record_outcome
 from buyers.compiled import CampaignInfo
 from buyers.response_rules import Answer
-from buyers.transport import OutboundResponse, send
+from buyers.transport import OutboundResponse
 from exchange.config_cache import Config
 from plumbing.dependencies import retrying_write
 from plumbing.pii import pii_values, scrub_text
@@ -208,7 +215,7 @@ def _post(
             answer = replace(answer, retryable=False)
         return prepared, None, answer
     # A 401 to an OAuth2 token is renewed and resent once by the transport.
-    response = send(prepared.request)
+    response = deliver(prepared.request)
     return prepared, response, read_response(endpoint, response)
 
 
@@ -325,7 +332,9 @@ def _sell(
             )
         if not lead.is_test:
             # savepoint=False: a second sale row fails this whole sale, as it should.
-            record_sale(lead, buyer_id=campaign.buyer_id, savepoint=False)
+            record_sale(
+                lead, buyer_id=campaign.buyer_id, remnant=campaign.fallback, savepoint=False
+            )
             claims.mark_sold(lead, campaign.buyer_id, now, buyer_claimed=buyer_claimed)
         queue_callback(lead, event, callback_url=publisher.callback_url)
     delivery.status = DeliveryStatus.ACCEPTED

@@ -43,11 +43,18 @@ def amount(value: Decimal | int | str) -> Decimal:
     return Decimal(value).quantize(FOUR_PLACES)
 
 
-def record_sale(lead: Lead, *, buyer_id: int | None = None, savepoint: bool = True) -> LedgerEntry:
+def record_sale(
+    lead: Lead,
+    *,
+    buyer_id: int | None = None,
+    remnant: bool | None = None,
+    savepoint: bool = True,
+) -> LedgerEntry:
     """Write the sale of ``lead``: charge = its price, payout = its payout.
 
     Call it in the transaction that marks the lead sold (``buyer_id``: the sold
-    campaign's buyer, when the caller knows it; ``savepoint=False`` when a refusal is to
+    campaign's buyer, and ``remnant``: whether it is a fallback campaign, when the caller
+    knows them; ``savepoint=False`` when a refusal is to
     fail the caller's whole transaction anyway). Refuses test leads, unsold leads and a
     second sale row for the same lead (``ledger_one_sale_per_lead``: the database
     decides, whatever the interleaving, and the caller's transaction fails with it).
@@ -58,6 +65,8 @@ def record_sale(lead: Lead, *, buyer_id: int | None = None, savepoint: bool = Tr
         raise LedgerError(f"lead {lead.pk} has no sale to record (campaign, price or payout)")
     if buyer_id is None:
         buyer_id = lead.sold_campaign.buyer_id  # type: ignore[union-attr]
+    if remnant is None:
+        remnant = lead.sold_campaign.fallback  # type: ignore[union-attr]
     charge, payout = amount(lead.price), amount(lead.payout)
     try:
         with transaction.atomic(savepoint=savepoint):
@@ -70,6 +79,7 @@ def record_sale(lead: Lead, *, buyer_id: int | None = None, savepoint: bool = Tr
                 charge=charge,
                 payout=payout,
                 margin=charge - payout,
+                remnant=remnant,
                 created_at=booking_time(lead.sold_at),
             )
     except IntegrityError as exc:
@@ -97,6 +107,7 @@ def reverse_sale(
             charge=-sale.charge,
             payout=-sale.payout,
             margin=-sale.margin,
+            remnant=sale.remnant,
             reason=reason[:200],
             reverses=sale,
             created_by=user,

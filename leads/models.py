@@ -295,6 +295,10 @@ class LedgerEntry(models.Model):
         help_text="Publisher earns (+) / debit (−).",
     )
     margin = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    remnant = models.BooleanField(
+        default=False,
+        help_text="A sale to a fallback campaign (the remnant market), or its return.",
+    )
     reason = models.CharField(max_length=200, blank=True, default="")
     reverses = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"

@@ -3,8 +3,9 @@
 At ping the lead has no post-stage field, so filters on them were deferred
 (``buyers.filters.DEFERRED``), certificates were only checked for their format and the
 buyers' own duplicate windows could not be known. Here, for every campaign that bid:
-its filters on the full lead, its consent requirements with the certificates verified
-(``exchange.consent``: once per lead, outcome on the trace), and whether its buyer
+its filters on the full lead (with the lead-quality signals: ``exchange.signals``), its
+consent requirements with the certificates verified (``exchange.consent``: once per
+lead, outcome on the trace), and whether its buyer
 already holds this person within the campaign's ``dedupe_days``. A campaign that fails
 is skipped, named in the lead's trace with the reason (``at post: filter: …``).
 """
@@ -19,6 +20,7 @@ from uuid import UUID
 
 from exchange import consent
 from exchange.config_cache import Config
+from exchange.signals import Signals, with_signals
 
 from . import claims
 
@@ -66,7 +68,9 @@ def check_at_post(
         held = {}
     elif held is None:  # else read by the caller a moment ago
         held = claims.buyers_holding({c.buyer_id for c in campaigns}, hashes, lead_id, now)
-    filter_values = {**values, "publisher": publisher_slug, "sub_id": sub_id}
+    signals = Signals(values, lead_id=str(lead_id), is_test=is_test, now=now)
+    signals.record()
+    filter_values = with_signals({**values, "publisher": publisher_slug, "sub_id": sub_id}, signals)
     for campaign in campaigns:
         reason = ""
         failed = campaign.check_filters(filter_values)
@@ -90,4 +94,6 @@ def check_at_post(
                     "reason": reason,
                 }
             )
+    if entry := signals.trace_entry("post"):
+        result.trace.insert(len(verdicts), entry)
     return result

@@ -48,6 +48,8 @@ SUMMED = (
     "returns",
     "refunded",
     "payout_reversed",
+    "remnant_sold",
+    "remnant_revenue",
 )
 
 
@@ -109,6 +111,8 @@ class Figures:
     returns: int = 0
     refunded: Decimal = Decimal("0")
     payout_reversed: Decimal = Decimal("0")
+    remnant_sold: int = 0
+    remnant_revenue: Decimal = Decimal("0")
 
     @classmethod
     def from_sums(cls, sums: dict[str, Any], per_campaign: bool, **kw: Any) -> Figures:

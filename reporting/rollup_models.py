@@ -49,6 +49,10 @@ class TrafficHour(models.Model):
     sold = models.PositiveIntegerField(default=0)
     revenue = _money()
     payout = _money()
+    remnant_sold = models.PositiveIntegerField(
+        default=0, help_text="Of the sold: to fallback campaigns (the remnant market)."
+    )
+    remnant_revenue = _money()
     returns = models.PositiveIntegerField(default=0)
     refunded = _money()
     payout_reversed = _money()

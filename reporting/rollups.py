@@ -219,6 +219,8 @@ def _traffic(start: datetime, end: datetime) -> list[TrafficHour]:
         )
         .annotate(
             n_sold=Count("id", filter=sale),
+            n_remnant=Count("id", filter=sale & Q(remnant=True)),
+            s_remnant=Sum("charge", filter=sale & Q(remnant=True)),
             s_charge=Sum("charge", filter=sale),
             s_payout=Sum("payout", filter=sale),
             n_returns=Count("id", filter=back),
@@ -237,6 +239,8 @@ def _traffic(start: datetime, end: datetime) -> list[TrafficHour]:
         t.sold, t.returns = r["n_sold"], r["n_returns"]
         t.revenue = r["s_charge"] or Decimal("0")
         t.payout = r["s_payout"] or Decimal("0")
+        t.remnant_sold = r["n_remnant"]
+        t.remnant_revenue = r["s_remnant"] or Decimal("0")
         # Return entries carry negative amounts; the rollup keeps what went back.
         t.refunded = -(r["r_charge"] or Decimal("0"))
         t.payout_reversed = -(r["r_payout"] or Decimal("0"))

@@ -101,6 +101,9 @@ class Statement:
     adjustments_count: int
     adjustments_amount: Decimal
     net: Decimal
+    # Of the sales: those to fallback campaigns (the remnant market).
+    remnant_count: int = 0
+    remnant_amount: Decimal = Decimal(0)
 
     @property
     def gross(self) -> Decimal:
@@ -161,6 +164,9 @@ def _statement(party: str, owner: Any, column: str, start: datetime, end: dateti
     ):
         sums[f"{label}_count"] = Count("id", filter=Q(kind=kind))
         sums[f"{label}_amount"] = Sum(column, filter=Q(kind=kind))
+    remnant = Q(kind=LedgerKind.SALE, remnant=True)
+    sums["remnant_count"] = Count("id", filter=remnant)
+    sums["remnant_amount"] = Sum(column, filter=remnant)
     totals = rows.aggregate(**sums, net=Sum(column))
     return Statement(
         party=party,
@@ -175,6 +181,8 @@ def _statement(party: str, owner: Any, column: str, start: datetime, end: dateti
         adjustments_count=totals["adjustments_count"],
         adjustments_amount=amount(totals["adjustments_amount"] or 0),
         net=amount(totals["net"] or 0),
+        remnant_count=totals["remnant_count"],
+        remnant_amount=amount(totals["remnant_amount"] or 0),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from buyers import services as checks
+from buyers.mail import email_problems
 from exchange.models import Vertical
 from plumbing.fields import FieldSpec
 
@@ -55,9 +56,18 @@ def _check_rules(r: Reader, plan: Plan) -> None:
         r.rule_problems(
             at(campaign.path, "filters"), checks.filter_problems(filters, schema), filters
         )
+        pricing_path = at(campaign.path, "pricing")
+        for problem in checks.modifier_problems(campaign.values.get("price_modifiers"), schema):
+            r.fail(at(pricing_path, "modifiers"), problem)
+        if campaign.values.get("fallback") and campaign.values.get("pricing_model") != "fixed":
+            r.fail(at(campaign.path, "fallback"), "a fallback campaign buys at a fixed price")
         schedule_path = at(campaign.path, "schedule")
         r.rule_problems(schedule_path, checks.schedule_problems(campaign.values["schedule"]))
         for endpoint in campaign.endpoints.values():
+            for problem in email_problems(
+                endpoint.kind, endpoint.values["format"], endpoint.values["url"] or ""
+            ):
+                r.fail(at(endpoint.path, "format"), problem)
             mapping = endpoint.values["mapping"]
             problems = checks.mapping_problems(mapping, schema, endpoint.kind)
             problems += checks.target_problems(mapping, endpoint.values["format"])

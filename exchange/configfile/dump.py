@@ -202,6 +202,12 @@ def _campaign(campaign: Campaign, path: str, warnings: list[str]) -> dict[str, A
     if campaign.pricing_model == "fixed":
         price = campaign.fixed_price or Decimal(0)
         out["pricing"] = Flow(model="fixed", price=Money(decimal_text(price)))
+        if campaign.price_modifiers:
+            # With modifiers, pricing spreads over lines: one modifier a line.
+            out["pricing"] = {
+                **out["pricing"],
+                "modifiers": [_ordered(m, MODIFIER_ORDER) for m in campaign.price_modifiers],
+            }
     else:
         out["pricing"] = Flow(model="dynamic", min_bid=Money(decimal_text(campaign.min_bid)))
     rest = _plain(campaign, CAMPAIGN_KEYS[3:])
@@ -211,6 +217,8 @@ def _campaign(campaign: Campaign, path: str, warnings: list[str]) -> dict[str, A
         rest["retry_backoff"] = FlowList(rest["retry_backoff"])
     if "schedule" in rest:
         rest["schedule"] = Flow(rest["schedule"])
+    if "throttle" in rest:
+        rest["throttle"] = _ordered(rest["throttle"], ("pings", "per"))
     out.update(rest)
     caps = [_cap(c) for c in campaign.caps.all()]
     if caps:
@@ -221,6 +229,19 @@ def _campaign(campaign: Campaign, path: str, warnings: list[str]) -> dict[str, A
         if kind in endpoints:
             out[kind] = _endpoint(endpoints[kind], at(path, kind), warnings)
     return out
+
+
+# PostgreSQL's jsonb keeps keys in its own order: the file shows them as people write them.
+MODIFIER_ORDER = ("when", "field", "op", "value", "any", "all", "add", "multiply")
+
+
+def _ordered(node: Any, order: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_ordered(item, order) for item in node]
+    if not isinstance(node, dict):
+        return node
+    keys = sorted(node, key=lambda k: order.index(k) if k in order else len(order))
+    return Flow((k, _ordered(node[k], order)) for k in keys)
 
 
 def _cap(cap: Cap) -> Flow:

@@ -62,6 +62,7 @@ CAMPAIGN_KEYS: tuple[str, ...] = ("slug", "name", "is_active", "priority", "filt
 CAMPAIGN_KEYS += ("require_tcpa_consent", "require_trustedform", "require_jornaya")
 CAMPAIGN_KEYS += ("dedupe_days", "max_attempts", "max_bid")
 CAMPAIGN_KEYS += ("retry_backoff", "max_timeout_rate", "max_p95_latency_ms")
+CAMPAIGN_KEYS += ("fallback", "throttle")
 ENDPOINT_KEYS: tuple[str, ...] = ("url", "test_url", "method", "format", "timeout_ms", "headers")
 ENDPOINT_KEYS += ("mapping", "response")
 ENDPOINT_KINDS: tuple[str, ...] = ("ping", "post")
@@ -284,7 +285,8 @@ def _pricing(r: Reader, node: Any, path: str) -> dict[str, Any]:
             "pricing_model": "dynamic",
             "min_bid": Campaign._meta.get_field("min_bid").get_default(),
         }
-    node = r.table(node, path, keys=("model", "min_bid", "price"), required=("model",))
+    keys = ("model", "min_bid", "price", "modifiers")
+    node = r.table(node, path, keys=keys, required=("model",))
     if node is None:
         return {}
     model = r.value(Campaign, "pricing_model", node, "model", path)
@@ -294,9 +296,12 @@ def _pricing(r: Reader, node: Any, path: str) -> dict[str, Any]:
         return {
             "pricing_model": model,
             "fixed_price": _required(r, Campaign, "fixed_price", node, "price", path),
+            "price_modifiers": r.value(Campaign, "price_modifiers", node, "modifiers", path),
         }
     if "price" in node:
         r.fail(at(path, "price"), "a dynamic campaign bids from its ping answer: use min_bid")
+    if "modifiers" in node:
+        r.fail(at(path, "modifiers"), "modifiers move a fixed price: use model: fixed")
     return {"pricing_model": model, "min_bid": r.value(Campaign, "min_bid", node, "min_bid", path)}
 
 
