@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from .choices import CapPeriod
@@ -124,14 +125,7 @@ def reached(caps: Sequence[CapSpec], now: datetime, price: Decimal | None = None
     windows = {spec.cap_id: spec.window(now) for spec in caps}
     if not windows:
         return set()
-    # Filtering on both IN lists keeps the SQL short and on the (cap, window) index;
-    # the exact pairs are matched below.
-    rows = CapCounter.objects.filter(
-        cap_id__in=list(windows), window_start__in=set(windows.values())
-    ).values_list("cap_id", "window_start", "leads", "spend")
-    used = {
-        cap_id: (leads, spend) for cap_id, window, leads, spend in rows if windows[cap_id] == window
-    }
+    used = _counters(windows)
     amount = None if price is None else _spend(price)
     full: set[int] = set()
     for spec in caps:
@@ -144,6 +138,34 @@ def reached(caps: Sequence[CapSpec], now: datetime, price: Decimal | None = None
             if over:
                 full.add(spec.cap_id)
     return full
+
+
+@cache
+def _counters_sql(pairs: int) -> str:
+    """The counters of ``pairs`` (cap, window) pairs: built once per count, since this
+    runs on every ping that has a capped campaign and the ORM would build it anew."""
+    quote = connection.ops.quote_name
+    table, cap, window = (
+        quote(CapCounter._meta.db_table),
+        quote(CapCounter._meta.get_field("cap").column),
+        quote(CapCounter._meta.get_field("window_start").column),
+    )
+    # Each pair on the (cap, window) unique index.
+    match = " OR ".join([f"({cap} = %s AND {window} = %s)"] * pairs)
+    return f"SELECT {cap}, {quote('leads')}, {quote('spend')} FROM {table} WHERE {match}"
+
+
+def _counters(windows: dict[int, datetime]) -> dict[int, tuple[int, Decimal]]:
+    """Cap id -> (leads, spend) in the given windows, for the counters that exist."""
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for cap_id, window in windows.items():
+        params += [cap_id, adapt(window)]
+    with connection.cursor() as cursor:
+        cursor.execute(_counters_sql(len(windows)), params)
+        rows = cursor.fetchall()
+    # SQLite hands back a number, PostgreSQL a Decimal: the same Decimal either way.
+    return {cap_id: (int(leads), _spend(Decimal(str(spend)))) for cap_id, leads, spend in rows}
 
 
 def reserve(

@@ -56,11 +56,11 @@ def test_a_request_beyond_the_in_flight_limit_gets_a_503_and_sells_nothing(
     try:
         assert reached.wait(10), "the first post never reached the buyer"
         other = {**POST_LEAD, "phone": "2145550199", "email": "other@example.com"}
-        started = time.monotonic()
         shed = requests.post(
             url, json={"vertical": "auto-insurance", "lead": other}, headers=headers, timeout=20
         )
-        shed_ms = (time.monotonic() - started) * 1000
+        # Answered while the first post still waits on its buyer, not queued behind it.
+        answered_while_busy = thread.is_alive()
     finally:
         release.set()
         thread.join(20)
@@ -68,7 +68,7 @@ def test_a_request_beyond_the_in_flight_limit_gets_a_503_and_sells_nothing(
     assert shed.status_code == 503
     assert shed.headers["Retry-After"] == "1"
     assert shed.json()["error"]["code"] == "overloaded"
-    assert shed_ms < 2000  # answered at once, not after the first post
+    assert answered_while_busy
     assert first["answer"].status_code == 200
     assert first["answer"].json()["status"] == "sold"
     assert Lead.objects.count() == 1  # nothing written for the shed request
