@@ -531,17 +531,23 @@ class ServiceFormMixin:
 class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
-        "kind",
+        "kind_shown",
         lead_link,
         "buyer",
         "publisher",
         "charge_money",
         "payout_money",
         "margin_money",
-        "remnant",
         "reason",
         "created_by",
     ]
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_shown(self, obj: LedgerEntry) -> str:
+        """A fallback campaign's sale reads "sale (remnant)": one column, not two."""
+        kind = obj.get_kind_display()
+        return f"{kind} (remnant)" if obj.remnant else kind
+
     list_filter = ["kind", "remnant", "buyer", "publisher"]
     list_select_related = ["buyer", "publisher", "created_by"]
     date_hierarchy = "created_at"
