@@ -163,8 +163,8 @@ def fill_month(start: datetime, end: datetime, leads: int) -> None:
         cursor.execute(
             """
             INSERT INTO leads_ledgerentry (kind, lead_id, buyer_id, campaign_id, publisher_id,
-                charge, payout, margin, reason, created_at)
-            SELECT 'sale', id, b1, c1, publisher_id, 20.00, 16.00, 4.00, '', at
+                charge, payout, margin, reason, created_at, remnant)
+            SELECT 'sale', id, b1, c1, publisher_id, 20.00, 16.00, 4.00, '', at, false
             FROM bench_leads WHERE sold
             """,
             params,

@@ -153,9 +153,9 @@ class Command(BaseCommand):
             cursor.execute(
                 """
                 INSERT INTO leads_ledgerentry (kind, charge, payout, margin, reason, created_at,
-                    buyer_id, campaign_id, lead_id, publisher_id)
+                    buyer_id, campaign_id, lead_id, publisher_id, remnant)
                 SELECT 'sale', l.price, l.payout, l.price - l.payout, '', l.sold_at,
-                    c.buyer_id, l.sold_campaign_id, l.id, l.publisher_id
+                    c.buyer_id, l.sold_campaign_id, l.id, l.publisher_id, c.fallback
                 FROM leads_lead l JOIN buyers_campaign c ON c.id = l.sold_campaign_id
                 WHERE l.vertical_id = %(vertical)s AND l.sold_at >= %(start)s
                     AND l.sold_at < %(end)s
@@ -181,9 +181,10 @@ class Command(BaseCommand):
             cursor.execute(
                 """
                 INSERT INTO leads_ledgerentry (kind, charge, payout, margin, reason, created_at,
-                    buyer_id, campaign_id, lead_id, publisher_id, reverses_id)
+                    buyer_id, campaign_id, lead_id, publisher_id, reverses_id, remnant)
                 SELECT 'return', -e.charge, -e.payout, -e.margin, 'return: bad_data',
-                    r.created_at, e.buyer_id, e.campaign_id, e.lead_id, e.publisher_id, e.id
+                    r.created_at, e.buyer_id, e.campaign_id, e.lead_id, e.publisher_id, e.id,
+                    e.remnant
                 FROM leads_return r
                 JOIN leads_ledgerentry e ON e.lead_id = r.lead_id AND e.kind = 'sale'
                 JOIN leads_lead l ON l.id = r.lead_id
