@@ -16,8 +16,9 @@ or failures, or p99 past 2 s); then one **overload** step at 3x the highest sust
 rate (3x the first rate if none was) checks that every request got an answer or a 503
 within 2 s and that nothing was sold for a request that was not answered ``sold``: the
 buyer's accepted leads are matched against the answers, and the sold leads in the
-database are counted against the sold answers. The database is ``DATABASE_URL``'s (PostgreSQL) or a fresh SQLite file, as for
-the rest of the bench. Results: ``bench/results/posts.json``.
+database are counted against the sold answers. The database is ``DATABASE_URL``'s
+(PostgreSQL) or a fresh SQLite file, as for the rest of the bench. Results:
+``bench/results/posts.json``.
 
 ``python -m bench.posts fleet|setup|load|count …`` are the pieces it starts.
 """
