@@ -37,6 +37,7 @@ test-postgres: install
 bench: install
 	$(PY) -m bench
 	$(PY) -m bench.mixed
+	$(PY) -m bench.posts
 
 lint: install
 	$(VENV)/bin/ruff check .

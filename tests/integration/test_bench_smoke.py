@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bench import load, mixed
+from bench import load, mixed, posts
 from bench.exchange import SERVERS, start_exchange
 from bench.postflow import match_arrivals
 from bench.procs import Processes, free_port, machine_busy_seconds, stolen_seconds, wait_http
@@ -205,3 +205,57 @@ def test_the_mixed_timeouts_scenario_measures_what_the_hung_buyer_adds_to_its_ow
         assert 0 <= row["client_ms"]["p50"] < 150
     assert rows["exchange"]["server_total_ms"]["p50"] >= 0
     assert (tmp_path / "mixed.json").exists()
+
+
+def test_the_post_throughput_step_counts_queries_and_sells_only_what_it_answered_sold(
+    processes: Processes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATABASE_URL", "PII_KEYS", "PII_HASH_KEY", "BENCH_COUNT_QUERIES"):
+        monkeypatch.delenv(name, raising=False)
+    opts = posts.PostOptions(
+        rates=(4.0, 8.0), duration_s=2.0, warmup_s=0.5, workers=1, threads=8,
+        out=tmp_path / "posts.json",
+    )  # fmt: skip
+
+    results = posts.run(opts, processes, tmp_path, say=lambda _: None)
+
+    steps = results["steps"]
+    # Overload comes at three times the highest rate sustained (the first rate if none).
+    overload_rate = 3 * (results["highest_sustained"] or 4.0)
+    assert [(s["kind"], s["rate"]) for s in steps] == [
+        ("rising", 4.0), ("rising", 8.0), ("overload", overload_rate),
+    ]  # fmt: skip
+    for step in steps:
+        if step["kind"] == "rising":
+            assert step["outcomes"] == {"sold": step["sent"]}  # the one buyer accepts all
+        else:  # a busy machine may shed a few; every other answer is a sale
+            assert set(step["outcomes"]) <= {"sold", "shed"}
+        assert step["beyond_ms"]["p50"] >= 0  # never faster than the buyer itself
+        # Counted by the server: a sold post reads and writes some rows, within bounds.
+        assert 5 <= step["queries"]["p50"] <= step["queries"]["all_p50"] <= 60
+        assert step["answered_in_2s"] == 1.0
+        assert step["sold_not_answered_sold"] == 0
+        # Warm-up posts included: the database sold exactly what was answered sold.
+        assert step["db_sold"] == step["answered_sold"] >= step["outcomes"].get("sold", 0)
+    assert results["overload_holds"]
+    assert (tmp_path / "posts.json").exists()
+
+
+def test_a_post_the_buyer_took_but_the_publisher_never_heard_was_sold_breaks_the_overload() -> None:
+    def sample(n: int, outcome: str, status: int) -> posts.PostSample:
+        return posts.PostSample(
+            due_s=n / 10, ms=40.0, measured=True, status=status, outcome=outcome,
+            lead_id=f"L{n}" if outcome == "sold" else "", queries=12, statements=12,
+        )  # fmt: skip
+
+    samples = [sample(0, "sold", 200), sample(1, "shed", 503), sample(2, "sold", 200)]
+
+    step = posts.summarise_posts(
+        30, "overload", 1.0, samples, {"L0", "L2", "L9"}, cpu_s=None, db_sold=3
+    )
+
+    assert step.shed == 1 and step.failed == 0
+    assert step.sold_not_answered_sold == 1  # L9: sold, yet its publisher got a 503
+    assert not step.sold_only_when_answered()
+    assert step.answered_in_2s == 1.0
+    assert not step.sustained()  # a 503 in three is far past one in a thousand
