@@ -143,7 +143,10 @@ def _throttled_out(
 ) -> list[CampaignInfo]:
     """Candidates that get one of their throttle's ping slots; the others are traced
     ``throttled``. Only the last step of eligibility: a skipped campaign takes no slot."""
-    throttled = take_throttle_slots((c.id, c.throttle) for c in candidates if c.throttle)
+    # A fallback campaign takes a slot only when it is offered a lead (``_remnant_market``).
+    throttled = take_throttle_slots(
+        (c.id, c.throttle) for c in candidates if c.throttle and not c.fallback
+    )
     if not throttled:
         return candidates
     for campaign in candidates:
@@ -253,6 +256,13 @@ def start_auction(ctx: LeadContext) -> Auction:
 
     values = ping_values(ctx)
     for campaign in campaigns:
+        if campaign.fallback:
+            # The remnant market: a fixed price, offered only when no regular bid clears
+            # the floor, so never worth a ping (its buyer says yes or no to the post).
+            answer = Answer(Outcome.ACCEPTED, price=campaign.fixed_price, reference="")
+            auction.known.append((campaign, answer, "fallback: fixed price, not pinged"))
+            trace.append(_trace(campaign, False, "fallback: fixed price, not pinged"))
+            continue
         if campaign.ping is None:
             # Fixed price without a ping endpoint: the bid is the price, no HTTP.
             answer = Answer(Outcome.ACCEPTED, price=campaign.fixed_price, reference="")
@@ -319,7 +329,7 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         live.append(bid)
 
-    live = _remnant_market(live)
+    live = _remnant_market(live, result.trace, ctx.is_test)
     if ctx.vertical.routing == Routing.PRIORITY:
         key = lambda b: (-b.campaign.priority, -(b.price or 0), b.latency_ms)  # noqa: E731
     elif ctx.vertical.routing == Routing.EXPECTED_REVENUE:
@@ -349,11 +359,25 @@ def _expected_revenue_key(
     return lambda b: (-worth[b.campaign.id], -b.campaign.priority, b.latency_ms)
 
 
-def _remnant_market(live: list[BidResult]) -> list[BidResult]:
-    """Fallback campaigns take part only when no other bid cleared the floor."""
+def _remnant_market(
+    live: list[BidResult], trace: list[dict[str, Any]], is_test: bool
+) -> list[BidResult]:
+    """Fallback campaigns take part only when no other bid cleared the floor; a throttled
+    one takes a slot of its throttle then, when it is offered the lead (test leads: none)."""
     regular = [b for b in live if not b.campaign.fallback]
     if not regular:
-        return live
+        throttled = set() if is_test else take_throttle_slots(
+            (b.campaign.id, b.campaign.throttle) for b in live if b.campaign.throttle
+        )
+        if throttled:
+            entries = {t["campaign_id"]: t for t in trace if "campaign_id" in t}
+            for bid in live:
+                if bid.campaign.id in throttled:
+                    bid.note = "throttled"
+                    entry = entries.get(bid.campaign.id)
+                    if entry is not None:
+                        entry.update(reason="throttled", throttle=str(bid.campaign.throttle))
+        return [b for b in live if b.campaign.id not in throttled]
     for bid in live:
         if bid.campaign.fallback:
             bid.note = "fallback: a regular bid cleared the floor"
