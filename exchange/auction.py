@@ -366,8 +366,12 @@ def _remnant_market(
     one takes a slot of its throttle then, when it is offered the lead (test leads: none)."""
     regular = [b for b in live if not b.campaign.fallback]
     if not regular:
-        throttled = set() if is_test else take_throttle_slots(
-            (b.campaign.id, b.campaign.throttle) for b in live if b.campaign.throttle
+        throttled = (
+            set()
+            if is_test
+            else take_throttle_slots(
+                (b.campaign.id, b.campaign.throttle) for b in live if b.campaign.throttle
+            )
         )
         if throttled:
             entries = {t["campaign_id"]: t for t in trace if "campaign_id" in t}
