@@ -3,6 +3,7 @@ against real local buyer servers."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -186,11 +187,22 @@ def test_remnant_sales_are_marked_in_the_statement_and_the_dashboard(
     )  # fmt: skip
     dashboard = client.get("/reports/").content.decode()
 
+    export = client.get(
+        "/reports/statements/buyer/remnant-buyer/",
+        {"from": str(today), "to": str(today), "format": "csv"},
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+
     figures = dict(re.findall(r'data-field="(\w+)">([^<]*)<', page))
     assert figures["leads_sold"] == "2"
     assert figures["remnant"].startswith("7.00")
     assert "of which remnant (1 sold to fallback campaigns)" in page
     assert page.count("Sale (remnant)") == 1
+    assert rows[0][-1] == "remnant"
+    assert [(r[2], r[3], r[4]) for r in rows[1:-1]] == [
+        ("sale", "7.00", "yes"),
+        ("sale", "30.00", ""),
+    ]
     assert re.search(r'data-figure="remnant_sold">1<', dashboard)
     ledger = client.get("/admin/leads/ledgerentry/", {"remnant__exact": "1"})
     assert ledger.context["cl"].result_count == 1
