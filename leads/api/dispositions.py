@@ -221,7 +221,7 @@ def _limit_rate(campaign_slug: str, ip: str) -> None:
         raise ApiError(
             429,
             "rate_limited",
-            "Too many postbacks; slow down.",
+            "Too many requests; slow down.",
             headers={"Retry-After": str(wait)},
         )
 
