@@ -91,6 +91,17 @@ def test_a_disposable_email_is_refused_by_a_campaign_that_filters_on_it(
     assert "quality: disposable_email=true" in reasons
 
 
+def test_a_sold_direct_post_traces_its_quality_signals_once(api: Any, buyer_server: Any) -> None:
+    key = quality_buyer(buyer_server, NO_DISPOSABLE)
+
+    sold = direct_post(api, key, person(4, email="someone@gmail.com")).json()
+    trace = api.get(f"/api/v1/leads/{sold['lead_id']}", HTTP_AUTHORIZATION=f"Bearer {key}").json()
+
+    assert sold["status"] == "sold"
+    quality = [e["reason"] for e in trace["trace"] if e["reason"].startswith("quality:")]
+    assert quality == ["quality: disposable_email=false"]
+
+
 def test_after_a_ping_the_disposable_email_is_caught_at_post(api: Any, buyer_server: Any) -> None:
     key = quality_buyer(buyer_server, NO_DISPOSABLE)
     offer = send_ping(api, key).json()
