@@ -657,6 +657,8 @@ class PiiRevealAdmin(ReadOnlyMixin, admin.ModelAdmin):
 def _trace_step(entry: dict[str, Any]) -> str:
     if "disposition" in entry:
         return "disposition"
+    if "check" in entry:  # a check on the lead (consent, quality signals): no campaign's
+        return "check"
     return "pinged" if entry.get("pinged") else "skipped"
 
 

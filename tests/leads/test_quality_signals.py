@@ -4,6 +4,7 @@ campaign filters, through the API against real local buyer servers."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal as D
 from typing import Any
 
@@ -100,6 +101,18 @@ def test_a_sold_direct_post_traces_its_quality_signals_once(api: Any, buyer_serv
     assert sold["status"] == "sold"
     quality = [e["reason"] for e in trace["trace"] if e["reason"].startswith("quality:")]
     assert quality == ["quality: disposable_email=false"]
+
+
+def test_the_lead_page_shows_the_quality_signals_as_a_check(
+    api: Any, buyer_server: Any, admin_client: Any
+) -> None:
+    key = quality_buyer(buyer_server, NO_DISPOSABLE)
+    sold = direct_post(api, key, person(5, email="someone@gmail.com")).json()
+
+    page = admin_client.get(f"/admin/leads/lead/{sold['lead_id']}/change/").content.decode()
+
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", page)
+    assert ("", "", "check", "quality: disposable_email=false") in rows
 
 
 def test_after_a_ping_the_disposable_email_is_caught_at_post(api: Any, buyer_server: Any) -> None:
