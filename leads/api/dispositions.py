@@ -57,7 +57,8 @@ def read_report(values: dict[str, Any]) -> Report:
     except ValueError:
         lead_id = None
     if lead_id is None:
-        raise _invalid("lead_id", "required: the id of a lead you bought")
+        problem = "not a lead id" if raw_id not in (None, "") else "required"
+        raise _invalid("lead_id", f"{problem}: the id of a lead you bought")
     event = values.get("event")
     if event not in DispositionEvent.values:
         raise _invalid("event", f"must be one of: {', '.join(DispositionEvent.values)}")

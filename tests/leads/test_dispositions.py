@@ -204,6 +204,14 @@ def test_bad_input_is_a_422_naming_the_field_and_records_nothing(
     assert not Lead.objects.get(pk=market["lead_id"]).dispositions.exists()
 
 
+def test_a_lead_id_that_is_not_one_is_told_apart_from_a_missing_one(api: Any, market: dict) -> None:
+    missing = report(api, market["buyer_key"], event="converted").json()["error"]
+    malformed = report(api, market["buyer_key"], lead_id="zzz", event="bad").json()["error"]
+
+    assert missing["fields"] == {"lead_id": ["required: the id of a lead you bought"]}
+    assert malformed["fields"] == {"lead_id": ["not a lead id: the id of a lead you bought"]}
+
+
 def test_a_publisher_key_or_no_key_is_refused(api: Any, market: dict) -> None:
     by_publisher = report(api, market["publisher_key"], lead_id=market["lead_id"], event="bad")
     no_key = api.post("/api/v1/buyer/dispositions", {"lead_id": market["lead_id"]}, format="json")
