@@ -103,7 +103,7 @@ def test_a_sold_direct_post_traces_its_quality_signals_once(api: Any, buyer_serv
     assert quality == ["quality: disposable_email=false"]
 
 
-def test_the_lead_page_shows_the_quality_signals_as_a_check(
+def test_the_lead_page_shows_the_quality_signals_as_a_check_and_an_unpinged_bid_as_such(
     api: Any, buyer_server: Any, admin_client: Any
 ) -> None:
     key = quality_buyer(buyer_server, NO_DISPOSABLE)
@@ -113,6 +113,8 @@ def test_the_lead_page_shows_the_quality_signals_as_a_check(
 
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", page)
     assert ("", "", "check", "quality: disposable_email=false") in rows
+    # The fixed-price campaign that bought it bid without a ping: not "skipped".
+    assert ("Careful Buyer", "careful", "bid, not pinged", "fixed price, bids unpinged") in rows
 
 
 def test_after_a_ping_the_disposable_email_is_caught_at_post(api: Any, buyer_server: Any) -> None:
