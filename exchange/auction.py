@@ -95,6 +95,9 @@ class LeadContext:
     excluded_campaigns: Mapping[int, str] = field(default_factory=dict)  # campaign id -> reason
     # A ping: post-stage fields are not known yet, and rules on them wait for the post.
     at_ping: bool = False
+    # Fallback campaigns offered this lead: campaign id -> throttled. Kept so that ranking
+    # again (a late bid) takes no second slot of a fallback's throttle.
+    remnant_slots: dict[int, bool] = field(default_factory=dict)
 
 
 def _deferred_fields(vertical: VerticalInfo) -> dict[str, Any]:
@@ -329,7 +332,7 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         live.append(bid)
 
-    live = _remnant_market(live, result.trace, ctx.is_test)
+    live = _remnant_market(live, result.trace, ctx)
     if ctx.vertical.routing == Routing.PRIORITY:
         key = lambda b: (-b.campaign.priority, -(b.price or 0), b.latency_ms)  # noqa: E731
     elif ctx.vertical.routing == Routing.EXPECTED_REVENUE:
@@ -359,20 +362,23 @@ def _expected_revenue_key(
     return lambda b: (-worth[b.campaign.id], -b.campaign.priority, b.latency_ms)
 
 
+def _remnant_throttled(live: list[BidResult], decided: dict[int, bool]) -> set[int]:
+    """The throttled fallback campaigns, taking a slot only on a campaign's first offer."""
+    wanted = [(b.campaign.id, b.campaign.throttle) for b in live if b.campaign.throttle]
+    fresh = take_throttle_slots((cid, spec) for cid, spec in wanted if cid not in decided)
+    for cid, _ in wanted:
+        decided.setdefault(cid, cid in fresh)
+    return {cid for cid, _ in wanted if decided[cid]}
+
+
 def _remnant_market(
-    live: list[BidResult], trace: list[dict[str, Any]], is_test: bool
+    live: list[BidResult], trace: list[dict[str, Any]], ctx: LeadContext
 ) -> list[BidResult]:
     """Fallback campaigns take part only when no other bid cleared the floor; a throttled
     one takes a slot of its throttle then, when it is offered the lead (test leads: none)."""
     regular = [b for b in live if not b.campaign.fallback]
     if not regular:
-        throttled = (
-            set()
-            if is_test
-            else take_throttle_slots(
-                (b.campaign.id, b.campaign.throttle) for b in live if b.campaign.throttle
-            )
-        )
+        throttled = set() if ctx.is_test else _remnant_throttled(live, ctx.remnant_slots)
         if throttled:
             entries = {t["campaign_id"]: t for t in trace if "campaign_id" in t}
             for bid in live:
