@@ -95,6 +95,9 @@ class LeadContext:
     excluded_campaigns: Mapping[int, str] = field(default_factory=dict)  # campaign id -> reason
     # A ping: post-stage fields are not known yet, and rules on them wait for the post.
     at_ping: bool = False
+    # Fallback campaigns offered this lead: campaign id -> throttled. Kept so that ranking
+    # again (a late bid) takes no second slot of a fallback's throttle.
+    remnant_slots: dict[int, bool] = field(default_factory=dict)
 
 
 def _deferred_fields(vertical: VerticalInfo) -> dict[str, Any]:
@@ -143,7 +146,10 @@ def _throttled_out(
 ) -> list[CampaignInfo]:
     """Candidates that get one of their throttle's ping slots; the others are traced
     ``throttled``. Only the last step of eligibility: a skipped campaign takes no slot."""
-    throttled = take_throttle_slots((c.id, c.throttle) for c in candidates if c.throttle)
+    # A fallback campaign takes a slot only when it is offered a lead (``_remnant_market``).
+    throttled = take_throttle_slots(
+        (c.id, c.throttle) for c in candidates if c.throttle and not c.fallback
+    )
     if not throttled:
         return candidates
     for campaign in candidates:
@@ -253,6 +259,13 @@ def start_auction(ctx: LeadContext) -> Auction:
 
     values = ping_values(ctx)
     for campaign in campaigns:
+        if campaign.fallback:
+            # The remnant market: a fixed price, offered only when no regular bid clears
+            # the floor, so never worth a ping (its buyer says yes or no to the post).
+            answer = Answer(Outcome.ACCEPTED, price=campaign.fixed_price, reference="")
+            auction.known.append((campaign, answer, "fallback: fixed price, not pinged"))
+            trace.append(_trace(campaign, False, "fallback: fixed price, not pinged"))
+            continue
         if campaign.ping is None:
             # Fixed price without a ping endpoint: the bid is the price, no HTTP.
             answer = Answer(Outcome.ACCEPTED, price=campaign.fixed_price, reference="")
@@ -319,7 +332,7 @@ def _price_and_rank(result: AuctionResult, ctx: LeadContext) -> None:
             continue
         live.append(bid)
 
-    live = _remnant_market(live)
+    live = _remnant_market(live, result.trace, ctx)
     if ctx.vertical.routing == Routing.PRIORITY:
         key = lambda b: (-b.campaign.priority, -(b.price or 0), b.latency_ms)  # noqa: E731
     elif ctx.vertical.routing == Routing.EXPECTED_REVENUE:
@@ -349,11 +362,32 @@ def _expected_revenue_key(
     return lambda b: (-worth[b.campaign.id], -b.campaign.priority, b.latency_ms)
 
 
-def _remnant_market(live: list[BidResult]) -> list[BidResult]:
-    """Fallback campaigns take part only when no other bid cleared the floor."""
+def _remnant_throttled(live: list[BidResult], decided: dict[int, bool]) -> set[int]:
+    """The throttled fallback campaigns, taking a slot only on a campaign's first offer."""
+    wanted = [(b.campaign.id, b.campaign.throttle) for b in live if b.campaign.throttle]
+    fresh = take_throttle_slots((cid, spec) for cid, spec in wanted if cid not in decided)
+    for cid, _ in wanted:
+        decided.setdefault(cid, cid in fresh)
+    return {cid for cid, _ in wanted if decided[cid]}
+
+
+def _remnant_market(
+    live: list[BidResult], trace: list[dict[str, Any]], ctx: LeadContext
+) -> list[BidResult]:
+    """Fallback campaigns take part only when no other bid cleared the floor; a throttled
+    one takes a slot of its throttle then, when it is offered the lead (test leads: none)."""
     regular = [b for b in live if not b.campaign.fallback]
     if not regular:
-        return live
+        throttled = set() if ctx.is_test else _remnant_throttled(live, ctx.remnant_slots)
+        if throttled:
+            entries = {t["campaign_id"]: t for t in trace if "campaign_id" in t}
+            for bid in live:
+                if bid.campaign.id in throttled:
+                    bid.note = "throttled"
+                    entry = entries.get(bid.campaign.id)
+                    if entry is not None:
+                        entry.update(reason="throttled", throttle=str(bid.campaign.throttle))
+        return [b for b in live if b.campaign.id not in throttled]
     for bid in live:
         if bid.campaign.fallback:
             bid.note = "fallback: a regular bid cleared the floor"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -431,6 +432,11 @@ METRICS_TOKEN = _read("METRICS_TOKEN", str, "")
 # expected_revenue routing weighs bids by each campaign's posts and returns over this window.
 POSTBACK_MAX_AGE_SECONDS = _read("POSTBACK_MAX_AGE_SECONDS", int, 300)
 QUALITY_WINDOW_DAYS = _read("QUALITY_WINDOW_DAYS", int, 14)
+# Signed postbacks counted per campaign URL and caller IP ("N/s", "N/m", "N/h"; empty: no
+# limit), before any query: a flood of bad signatures is answered 429 from the cache.
+POSTBACK_RATE_LIMIT = _read("POSTBACK_RATE_LIMIT", str, "600/m")
+if POSTBACK_RATE_LIMIT and not re.fullmatch(r"[1-9]\d*/(s|m|h)", POSTBACK_RATE_LIMIT):
+    raise ImproperlyConfigured('POSTBACK_RATE_LIMIT is malformed: use e.g. "600/m"')
 for _name in (
     "ROLLUP_REFRESH_SECONDS",
     "ALERT_CHECK_SECONDS",

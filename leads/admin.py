@@ -654,9 +654,16 @@ class PiiRevealAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = ["at", "user", "lead", "reason"]
 
 
+UNPINGED_BIDS = frozenset({"fixed price, bids unpinged", "fallback: fixed price, not pinged"})
+
+
 def _trace_step(entry: dict[str, Any]) -> str:
     if "disposition" in entry:
         return "disposition"
+    if "check" in entry:  # a check on the lead (consent, quality signals): no campaign's
+        return "check"
+    if entry.get("reason") in UNPINGED_BIDS:  # it bid its fixed price without a ping
+        return "bid, not pinged"
     return "pinged" if entry.get("pinged") else "skipped"
 
 

@@ -102,8 +102,11 @@ def _checks_at_post(
         now=now,
         held=held,
     )
-    if checks.trace:
-        lead.trace = [*(lead.trace or []), *checks.trace]
+    # A direct post's auction already traced the same quality signals: not twice.
+    shown = {e.get("reason") for e in lead.trace or [] if e.get("check") == "quality"}
+    added = [e for e in checks.trace if e.get("check") != "quality" or e["reason"] not in shown]
+    if added:
+        lead.trace = [*(lead.trace or []), *added]
         Lead.objects.filter(pk=lead.pk).update(trace=lead.trace)
     return checks.skip
 

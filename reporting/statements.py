@@ -194,7 +194,8 @@ def party_statement(party: str, owner: Any, start: datetime, end: datetime) -> S
 
 
 COLUMNS = {"buyer": "charge", "publisher": "payout"}
-CSV_HEADER = ["date", "lead_id", "kind", "amount"]
+# ``remnant``: "yes" on a sale to a fallback campaign (and on the return reversing it).
+CSV_HEADER = ["date", "lead_id", "kind", "amount", "remnant"]
 
 
 def csv_rows(party: str, owner: Any, start: datetime, end: datetime) -> Iterator[list[str]]:
@@ -206,20 +207,21 @@ def csv_rows(party: str, owner: Any, start: datetime, end: datetime) -> Iterator
     rows = (
         entries(start=start, end=end, **{party: owner})
         .order_by("created_at", "id")
-        .values_list("created_at", "lead_id", "kind", column)
+        .values_list("created_at", "lead_id", "kind", column, "remnant")
     )
     zone = exchange_zone()
     total = Decimal(0)
     yield CSV_HEADER
-    for created_at, lead_id, kind, value in rows.iterator(chunk_size=5000):
+    for created_at, lead_id, kind, value, remnant in rows.iterator(chunk_size=5000):
         total += value
         yield [
             created_at.astimezone(zone).isoformat(timespec="seconds"),
             str(lead_id) if lead_id else "",
             kind,
             row_amount(value),
+            "yes" if remnant else "",
         ]
-    yield ["total", "", "", money(total)]
+    yield ["total", "", "", money(total), ""]
 
 
 def lines(party: str, owner: Any, start: datetime, end: datetime) -> QuerySet[LedgerEntry]:

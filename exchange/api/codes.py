@@ -182,7 +182,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(
         429,
         "rate_limited",
-        "Over your key's rate limit: wait the seconds the Retry-After header gives.",
+        "Over your key's rate limit (a signed postback: over POSTBACK_RATE_LIMIT for its "
+        "campaign's URL from your IP): wait the seconds the Retry-After header gives.",
         "Too many requests; slow down.",
     ),
     ErrorCode(
@@ -229,8 +230,9 @@ ERRORS_BY_CODE = {e.code: e for e in ERROR_CODES}
 
 # The ``reasons`` of a ping answered ``rejected`` or a post answered ``rejected``.
 REASON_CODES: dict[str, str] = {
-    "no_eligible_buyers": "No campaign may take the lead: filters, schedule, caps, consent, "
-    "duplicates at a buyer, or (after a ping) the checks at post left none.",
+    "no_eligible_buyers": "No campaign may take the lead: filters (lead-quality checks "
+    "included), schedule, caps, throttles, consent, duplicates at a buyer, or (after a ping) "
+    "the checks at post left none.",
     "no_bids": "Campaigns were asked, but none bid (each passed, timed out or failed).",
     "below_floor": "Bids came in, but your payout would be below your account's floor.",
     "duplicate": "The same person (phone or email) is live or was sold in this vertical "

@@ -14,8 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 
-def hit(key_id: int, limit: tuple[int, int]) -> int:
-    """Count one request; returns 0 when allowed, else the seconds to wait."""
+def hit(key_id: int | str, limit: tuple[int, int]) -> int:
+    """Count one request against ``key_id`` (an API key's id, or a name such as a
+    postback URL's); returns 0 when allowed, else the seconds to wait."""
     count, seconds = limit
     window = int(time.time() // seconds)
     name = f"rl:{key_id}:{seconds}:{window}"

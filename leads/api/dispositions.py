@@ -18,10 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange.api.base import PublicApiView
+from exchange.api.base import PublicApiView, client_ip
 from exchange.api.errors import ApiError
 from exchange.api.parsers import JsonParser
+from exchange.api.ratelimit import hit
 from exchange.api.serializers import ErrorBody
+from exchange.config_cache import parse_rate
 from leads.choices import DispositionEvent, DispositionSource
 from leads.dispositions import (
     SIGNATURE_PARAM,
@@ -55,7 +57,8 @@ def read_report(values: dict[str, Any]) -> Report:
     except ValueError:
         lead_id = None
     if lead_id is None:
-        raise _invalid("lead_id", "required: the id of a lead you bought")
+        problem = "not a lead id" if raw_id not in (None, "") else "required"
+        raise _invalid("lead_id", f"{problem}: the id of a lead you bought")
     event = values.get("event")
     if event not in DispositionEvent.values:
         raise _invalid("event", f"must be one of: {', '.join(DispositionEvent.values)}")
@@ -147,7 +150,7 @@ POSTBACK_PARAMETERS = [
     OpenApiParameter("value", OpenApiTypes.STR, description='e.g. "120.00"'),
     OpenApiParameter("nonce", OpenApiTypes.STR, description="Anything unique, signed too."),
 ]
-POSTBACK_ERRORS = {code: OpenApiResponse(ErrorBody) for code in (400, 401, 404, 409, 413, 422)}
+POSTBACK_ERRORS = {code: OpenApiResponse(ErrorBody) for code in (400, 401, 404, 409, 413, 422, 429)}
 
 
 class PostbackView(PublicApiView):
@@ -195,6 +198,7 @@ class PostbackView(PublicApiView):
         return self._handle(campaign, params)
 
     def _handle(self, campaign_slug: str, params: dict[str, str]) -> Response:
+        _limit_rate(campaign_slug, client_ip(self.request))
         for name in (SIGNATURE_PARAM, "ts"):
             if not params.get(name):
                 raise _invalid(name, "required on a signed postback")
@@ -205,6 +209,22 @@ class PostbackView(PublicApiView):
         except DispositionRefused as exc:
             raise ApiError(exc.status, exc.code, exc.message) from exc
         return _answer(disposition, created)
+
+
+def _limit_rate(campaign_slug: str, ip: str) -> None:
+    """Count the call per campaign URL and caller IP in the shared cache, before any
+    query: a flood (of bad signatures, say) is answered 429 without touching the database."""
+    limit = parse_rate(settings.POSTBACK_RATE_LIMIT)
+    if limit is None:
+        return
+    wait = hit(f"postback:{campaign_slug}:{ip}", limit)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many requests; slow down.",
+            headers={"Retry-After": str(wait)},
+        )
 
 
 def _flat(values: Any) -> dict[str, str]:

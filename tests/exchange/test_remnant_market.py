@@ -3,6 +3,7 @@ against real local buyer servers."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -116,6 +117,50 @@ def test_the_fallback_is_not_offered_a_lead_a_regular_bid_clears(api: Any, remna
     assert fallback_bid.reason == "fallback: a regular bid cleared the floor"
 
 
+def test_a_fallback_campaign_costs_its_buyer_no_ping(api: Any, buyer_server: Any) -> None:
+    # A fallback with a ping endpoint is offered at its fixed price, only when no regular
+    # bid clears: it is never pinged, whether a regular bid clears or not.
+    vertical = make_vertical()
+    _, key = make_publisher(floor=D("5.00"))
+    url = buyer_server.url_for
+    for path in ("/rich/post", "/remnant/post"):
+        buyer_server.expect_request(path).respond_with_handler(accept)
+    buyer_server.expect_request("/remnant/ping").respond_with_handler(bid("7.00"))
+    rich_price = {"bid": "9.00"}
+    buyer_server.expect_request("/rich/ping").respond_with_handler(
+        lambda request: bid(rich_price["bid"])(request)
+    )
+    make_campaign(vertical, "rich", ping_url=url("/rich/ping"), post_url=url("/rich/post"))
+    make_campaign(
+        vertical,
+        "remnant",
+        ping_url=url("/remnant/ping"),
+        post_url=url("/remnant/post"),
+        pricing_model="fixed",
+        fixed_price="7.00",
+        fallback=True,
+        throttle={"pings": 1, "per": "1h"},
+    )
+
+    cleared = send_ping(api, key).json()
+    rich_price["bid"] = "4.00"  # under the floor from now on
+    remnant_offer = send_ping(api, key).json()
+    sold = send_post(api, key, remnant_offer["ping_id"]).json()
+    throttled = send_ping(api, key).json()
+
+    assert (cleared["status"], cleared["price"]) == ("accepted", "7.20")
+    assert (remnant_offer["status"], remnant_offer["price"]) == ("accepted", "5.60")
+    assert sold["status"] == "sold"
+    assert hits(buyer_server, "/remnant/ping") == 0
+    assert hits(buyer_server, "/remnant/post") == 1
+    # Its throttle counts the leads it was offered: the one above, not the first.
+    assert throttled["status"] == "rejected"
+    entry = next(
+        t for t in Lead.objects.get(pk=throttled["ping_id"]).trace if t.get("campaign") == "remnant"
+    )
+    assert (entry["reason"], entry["throttle"]) == ("throttled", "1 pings per 1h")
+
+
 def test_remnant_sales_are_marked_in_the_statement_and_the_dashboard(
     api: Any, remnant: dict, client: Any
 ) -> None:
@@ -142,11 +187,22 @@ def test_remnant_sales_are_marked_in_the_statement_and_the_dashboard(
     )  # fmt: skip
     dashboard = client.get("/reports/").content.decode()
 
+    export = client.get(
+        "/reports/statements/buyer/remnant-buyer/",
+        {"from": str(today), "to": str(today), "format": "csv"},
+    )
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+
     figures = dict(re.findall(r'data-field="(\w+)">([^<]*)<', page))
     assert figures["leads_sold"] == "2"
     assert figures["remnant"].startswith("7.00")
     assert "of which remnant (1 sold to fallback campaigns)" in page
     assert page.count("Sale (remnant)") == 1
+    assert rows[0][-1] == "remnant"
+    assert [(r[2], r[3], r[4]) for r in rows[1:-1]] == [
+        ("sale", "7.00", "yes"),
+        ("sale", "30.00", ""),
+    ]
     assert re.search(r'data-figure="remnant_sold">1<', dashboard)
     ledger = client.get("/admin/leads/ledgerentry/", {"remnant__exact": "1"})
     assert ledger.context["cl"].result_count == 1

@@ -15,7 +15,10 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from werkzeug import Request, Response
 
 from buyers.models import Buyer, Campaign
@@ -201,6 +204,14 @@ def test_bad_input_is_a_422_naming_the_field_and_records_nothing(
     assert not Lead.objects.get(pk=market["lead_id"]).dispositions.exists()
 
 
+def test_a_lead_id_that_is_not_one_is_told_apart_from_a_missing_one(api: Any, market: dict) -> None:
+    missing = report(api, market["buyer_key"], event="converted").json()["error"]
+    malformed = report(api, market["buyer_key"], lead_id="zzz", event="bad").json()["error"]
+
+    assert missing["fields"] == {"lead_id": ["required: the id of a lead you bought"]}
+    assert malformed["fields"] == {"lead_id": ["not a lead id: the id of a lead you bought"]}
+
+
 def test_a_publisher_key_or_no_key_is_refused(api: Any, market: dict) -> None:
     by_publisher = report(api, market["publisher_key"], lead_id=market["lead_id"], event="bad")
     no_key = api.post("/api/v1/buyer/dispositions", {"lead_id": market["lead_id"]}, format="json")
@@ -270,6 +281,32 @@ def test_an_old_or_unsigned_postback_is_refused(api: Any, market: dict, staff: A
     assert missing.status_code == 422 and list(missing.json()["error"]["fields"]) == ["sig"]
     assert nowhere.status_code == 404
     assert not Lead.objects.get(pk=market["lead_id"]).dispositions.exists()
+
+
+@pytest.mark.usefixtures("one_rate_window")
+def test_a_flood_of_bad_postbacks_is_rate_limited_before_any_query(
+    api: Any, market: dict, staff: Any, settings: Any
+) -> None:
+    settings.POSTBACK_RATE_LIMIT = "5/m"
+    cache.clear()  # counts from other tests' postbacks in this minute
+    secret = secret_from_admin(staff, market["campaign"])
+    forged = {"lead_id": market["lead_id"], "event": "converted", "ts": str(int(time.time()))}
+    url = "/api/v1/postback/summit-tx"
+
+    refused = [
+        api.get(url, {**forged, "sig": f"{n:064x}"}, REMOTE_ADDR="203.0.113.9") for n in range(5)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        limited = api.get(url, {**forged, "sig": "f" * 64}, REMOTE_ADDR="203.0.113.9")
+    # The buyer's own CRM, calling from elsewhere, is not held up by the flood.
+    genuine = api.get(url, signed(secret, **forged), REMOTE_ADDR="198.51.100.7")
+
+    assert [r.json()["error"]["code"] for r in refused] == ["bad_signature"] * 5
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited["Retry-After"]) >= 1
+    # At most its inbound log row: no campaign, secret or signature looked up.
+    assert all("inboundlog" in q["sql"] for q in queries.captured_queries), queries.captured_queries
+    assert genuine.status_code == 201, genuine.content
 
 
 def test_rotating_the_secret_refuses_postbacks_signed_with_the_old_one(

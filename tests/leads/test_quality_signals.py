@@ -4,6 +4,7 @@ campaign filters, through the API against real local buyer servers."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal as D
 from typing import Any
 
@@ -89,6 +90,31 @@ def test_a_disposable_email_is_refused_by_a_campaign_that_filters_on_it(
     reasons = [entry["reason"] for entry in trace]
     assert "filter: quality.disposable_email eq false: got true" in reasons
     assert "quality: disposable_email=true" in reasons
+
+
+def test_a_sold_direct_post_traces_its_quality_signals_once(api: Any, buyer_server: Any) -> None:
+    key = quality_buyer(buyer_server, NO_DISPOSABLE)
+
+    sold = direct_post(api, key, person(4, email="someone@gmail.com")).json()
+    trace = api.get(f"/api/v1/leads/{sold['lead_id']}", HTTP_AUTHORIZATION=f"Bearer {key}").json()
+
+    assert sold["status"] == "sold"
+    quality = [e["reason"] for e in trace["trace"] if e["reason"].startswith("quality:")]
+    assert quality == ["quality: disposable_email=false"]
+
+
+def test_the_lead_page_shows_the_quality_signals_as_a_check_and_an_unpinged_bid_as_such(
+    api: Any, buyer_server: Any, admin_client: Any
+) -> None:
+    key = quality_buyer(buyer_server, NO_DISPOSABLE)
+    sold = direct_post(api, key, person(5, email="someone@gmail.com")).json()
+
+    page = admin_client.get(f"/admin/leads/lead/{sold['lead_id']}/change/").content.decode()
+
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", page)
+    assert ("", "", "check", "quality: disposable_email=false") in rows
+    # The fixed-price campaign that bought it bid without a ping: not "skipped".
+    assert ("Careful Buyer", "careful", "bid, not pinged", "fixed price, bids unpinged") in rows
 
 
 def test_after_a_ping_the_disposable_email_is_caught_at_post(api: Any, buyer_server: Any) -> None:

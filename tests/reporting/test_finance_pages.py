@@ -76,17 +76,17 @@ def test_the_csv_has_a_row_per_ledger_entry_and_a_total_equal_to_the_page(
     rows = csv_of(response)
 
     assert response["Content-Type"].startswith("text/csv")
-    assert rows[0] == ["date", "lead_id", "kind", "amount"]
+    assert rows[0] == ["date", "lead_id", "kind", "amount", "remnant"]
     assert [r[2:] for r in rows[1:-1]] == [
-        ["sale", "4.00"],
-        ["sale", "4.00"],
-        ["sale", "4.00"],
-        ["return", "-4.00"],
+        ["sale", "4.00", ""],
+        ["sale", "4.00", ""],
+        ["sale", "4.00", ""],
+        ["return", "-4.00", ""],
     ]
     assert rows[4][1] == str(book.returned.pk)
-    assert rows[-1] == ["total", "", "", "8.00"]
+    assert rows[-1] == ["total", "", "", "8.00", ""]
     publisher_rows = csv_of(fin.get(f"/reports/statements/publisher/acme/?{OCT}&format=csv"))
-    assert publisher_rows[-1] == ["total", "", "", "78.40"]
+    assert publisher_rows[-1] == ["total", "", "", "78.40", ""]
 
 
 def test_the_command_prints_the_same_statement_as_the_page(book: Any) -> None:
@@ -102,7 +102,7 @@ def test_the_command_prints_the_same_statement_as_the_page(book: Any) -> None:
 
     assert "net" in summit and summit.rstrip().endswith("90.00")
     assert "returns (1)" in acme and acme.rstrip().endswith("78.40")
-    assert rows[-1] == ["total", "", "", "8.00"]
+    assert rows[-1] == ["total", "", "", "8.00", ""]
 
 
 def test_a_period_outside_the_sales_is_empty_and_bad_dates_are_refused(

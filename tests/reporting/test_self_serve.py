@@ -51,8 +51,8 @@ def test_a_buyer_reads_its_statement_and_its_csv_with_its_buyer_key(book: Any, a
 
     assert (totals.json()["party"], totals.json()["net"]) == ("buyer", "8.00")
     assert export["Content-Type"].startswith("text/csv")
-    assert rows[0] == ["date", "lead_id", "kind", "amount"] and len(rows) == 6
-    assert rows[-1] == ["total", "", "", "8.00"]
+    assert rows[0] == ["date", "lead_id", "kind", "amount", "remnant"] and len(rows) == 6
+    assert rows[-1] == ["total", "", "", "8.00", ""]
 
 
 def test_bad_dates_and_missing_keys_are_json_errors(book: Any, api: Any) -> None:
