@@ -224,7 +224,12 @@ class CampaignAdmin(HistoryAdmin):
             "Delivery",
             {"fields": ["max_attempts", "retry_backoff", "max_timeout_rate", "max_p95_latency_ms"]},
         ),
-        ("Health now", {"fields": ["cap_usage", "circuit_status", "test_console"]}),
+        # Read-only: drawn below the endpoints and caps (change_form.html), so that the
+        # page reads buyer -> campaign -> endpoints -> caps, then how it is doing.
+        (
+            "Health now",
+            {"fields": ["cap_usage", "circuit_status", "test_console"], "classes": ["status"]},
+        ),
     ]
     readonly_fields = ["paused_reason", "cap_usage", "circuit_status", "test_console"]
 

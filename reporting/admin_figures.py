@@ -117,7 +117,8 @@ class FiguresMixin:
             (name, {**opts, "fields": [f for f in opts["fields"] if f != "last_24h"]})
             for name, opts in fieldsets
         ]
-        return [*fieldsets, ("Last 24 hours", {"fields": ["last_24h"]})]
+        # "status": a change form may draw it after its inlines (the campaign's does).
+        return [*fieldsets, ("Last 24 hours", {"fields": ["last_24h"], "classes": ["status"]})]
 
     def _figures(self, obj: Model) -> Last24h:
         if not hasattr(obj, "figures_24h"):
