@@ -177,8 +177,7 @@ class CampaignAdmin(HistoryAdmin):
         "__str__",
         "buyer",
         "vertical",
-        "pricing_model",
-        "price_display",
+        "price_display",  # says fixed or bid; pricing_model is a filter
         "priority",
         "is_active",
         "paused_reason",
@@ -356,7 +355,7 @@ class CampaignAdmin(HistoryAdmin):
     @admin.display(description="Price")
     def price_display(self, obj: Campaign) -> str:
         if obj.pricing_model == "fixed":
-            return f"${money_text(obj.fixed_price)}"
+            return f"${money_text(obj.fixed_price)} fixed"
         return f"bid ≥ ${money_text(obj.min_bid)}"
 
     @admin.action(description="Copy the selected campaigns (paused)", permissions=["add"])

@@ -531,14 +531,13 @@ class ServiceFormMixin:
 class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
-        "kind",
+        "entry_kind",  # "Sale (remnant)": a column of its own ran the list past 1366 px
         lead_link,
         "buyer",
         "publisher",
         "charge_money",
         "payout_money",
         "margin_money",
-        "remnant",
         "reason",
         "created_by",
     ]
@@ -557,6 +556,11 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     charge_money = money_column("charge", "Charge")
     payout_money = money_column("payout", "Payout")
     margin_money = money_column("margin", "Margin")
+
+    @admin.display(description="Kind", ordering="kind")
+    def entry_kind(self, obj: LedgerEntry) -> str:
+        kind = obj.get_kind_display()
+        return f"{kind} (remnant)" if obj.remnant else kind
 
     def perform(self, request: HttpRequest, form: Any) -> str | None:
         data = form.cleaned_data
