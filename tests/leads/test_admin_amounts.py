@@ -56,3 +56,25 @@ def test_campaign_list_shows_the_minimum_bid_in_dollars_and_cents(admin_client: 
 
     listing = admin_client.get("/admin/buyers/campaign/").content.decode()
     assert "bid ≥ $2.00<" in listing
+
+
+def test_delivery_and_ledger_entry_pages_show_dollars_and_cents(admin_client: Client) -> None:
+    from leads.models import LedgerEntry
+
+    book = make_book()
+    lead = sell(book.summit_tx, book.publisher, "1234.5", OCTOBER)
+    bid = Bid.objects.create(
+        lead=lead, campaign=book.summit_tx, outcome="accepted", price=D("1234.5"), rank=1
+    )
+    delivery = Delivery.objects.create(
+        lead=lead, campaign=book.summit_tx, bid=bid, rank=1, price=D("1234.5")
+    )
+    entry = LedgerEntry.objects.filter(lead=lead).first()
+    assert entry is not None
+    for url in (
+        f"/admin/leads/delivery/{delivery.pk}/change/",
+        f"/admin/leads/ledgerentry/{entry.pk}/change/",
+    ):
+        page = admin_client.get(url).content.decode()
+        assert "$1,234.50" in page, url
+        assert "1234.5000" not in page and "1,234.5000" not in page, url
