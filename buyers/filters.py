@@ -46,7 +46,7 @@ Predicate = Callable[[Values], bool]
 Today = Callable[[], date]
 
 PSEUDO_FIELDS = frozenset({"publisher", "sub_id"})
-# Lead-quality signals (exchange.signals), worked out from the full lead before a sale.
+# Lead-quality signals (exchange.quality_signals), worked out from the full lead before a sale.
 QUALITY_FIELDS = frozenset(
     {
         "quality.disposable_email", "quality.velocity_ip", "quality.velocity_phone",

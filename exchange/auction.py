@@ -29,8 +29,8 @@ from . import consent
 from .choices import Routing
 from .config_cache import PublisherInfo, VerticalInfo
 from .quality import expected_value
-from .signals import Signals, with_signals
-from .signals import deferred as deferred_signals
+from .quality_signals import Signals, with_signals
+from .quality_signals import deferred as deferred_signals
 
 ACCEPTING = frozenset({Outcome.ACCEPTED, Outcome.SIMULATED})
 

@@ -310,10 +310,10 @@ SWITCHYARD = {
     "CONSENT_VERIFIER": _read("CONSENT_VERIFIER", str, "exchange.consent.FormatVerifier"),
     "CONSENT_VERIFIER_URL": _read("CONSENT_VERIFIER_URL", str, ""),
     "CONSENT_VERIFIER_TIMEOUT_MS": _read("CONSENT_VERIFIER_TIMEOUT_MS", int, 2000),
-    # Lead-quality signals (exchange.signals): the velocity window, and the class that
+    # Lead-quality signals (exchange.quality_signals): the velocity window, and the class that
     # answers phone line types and IP locations (the default knows none).
     "QUALITY_VELOCITY_MINUTES": _read("QUALITY_VELOCITY_MINUTES", int, 10),
-    "QUALITY_LOOKUP": _read("QUALITY_LOOKUP", str, "exchange.signals.NoLookup"),
+    "QUALITY_LOOKUP": _read("QUALITY_LOOKUP", str, "exchange.quality_signals.NoLookup"),
     # How long inbound (publisher API) and transaction (buyer call) logs are kept; the
     # daily purge deletes older rows, and erases personal data past PII_RETENTION_DAYS.
     "INBOUND_LOG_RETENTION_DAYS": _read("INBOUND_LOG_RETENTION_DAYS", int, 30),

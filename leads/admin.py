@@ -532,7 +532,7 @@ class ServiceFormMixin:
 class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
-        "entry_kind",  # "Sale (remnant)": a column of its own ran the list past 1366 px
+        "kind_shown",
         lead_link,
         "buyer",
         "publisher",
@@ -542,6 +542,13 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
         "reason",
         "created_by",
     ]
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_shown(self, obj: LedgerEntry) -> str:
+        """A fallback campaign's sale reads "sale (remnant)": one column, not two."""
+        kind = obj.get_kind_display()
+        return f"{kind} (remnant)" if obj.remnant else kind
+
     list_filter = ["kind", "remnant", "buyer", "publisher"]
     list_select_related = ["buyer", "publisher", "created_by"]
     date_hierarchy = "created_at"
@@ -557,11 +564,6 @@ class LedgerEntryAdmin(ServiceFormMixin, ReadOnlyMixin, admin.ModelAdmin):
     charge_money = money_column("charge", "Charge")
     payout_money = money_column("payout", "Payout")
     margin_money = money_column("margin", "Margin")
-
-    @admin.display(description="Kind", ordering="kind")
-    def entry_kind(self, obj: LedgerEntry) -> str:
-        kind = obj.get_kind_display()
-        return f"{kind} (remnant)" if obj.remnant else kind
 
     def perform(self, request: HttpRequest, form: Any) -> str | None:
         data = form.cleaned_data

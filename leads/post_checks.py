@@ -3,7 +3,7 @@
 At ping the lead has no post-stage field, so filters on them were deferred
 (``buyers.filters.DEFERRED``), certificates were only checked for their format and the
 buyers' own duplicate windows could not be known. Here, for every campaign that bid:
-its filters on the full lead (with the lead-quality signals: ``exchange.signals``), its
+its filters on the full lead (with the lead-quality signals: ``exchange.quality_signals``), its
 consent requirements with the certificates verified (``exchange.consent``: once per
 lead, outcome on the trace), and whether its buyer
 already holds this person within the campaign's ``dedupe_days``. A campaign that fails
@@ -20,7 +20,7 @@ from uuid import UUID
 
 from exchange import consent
 from exchange.config_cache import Config
-from exchange.signals import Signals, with_signals
+from exchange.quality_signals import Signals, with_signals
 
 from . import claims
 

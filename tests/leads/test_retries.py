@@ -62,6 +62,9 @@ def market(buyer_server: Any) -> Iterator[dict[str, Any]]:
             name,
             ping_url=buyer_server.url_for(f"/{name}/ping"),
             post_url=buyer_server.url_for(f"/{name}/post"),
+            # Pings answer at once; a generous timeout keeps a loaded machine from
+            # turning a bid into a timeout (these tests are about the posts).
+            timeout_ms=3000,
             post_timeout_ms=500,
         )
     yield {"key": key, "posts": posts, "vertical": vertical}
