@@ -63,11 +63,19 @@ class BuyerCapInline(admin.TabularInline):
 
 
 class CampaignInline(admin.TabularInline):
+    """The buyer's campaigns at a glance, each a link to its own page, where it is set
+    up (rows of boxes here ran the buyer page to 1,600 px; "Add a campaign" above
+    opens the campaign form with this buyer chosen)."""
+
     model = Campaign
     extra = 0
     fields = ["slug", "name", "vertical", "pricing_model", "priority", "is_active", "paused_reason"]
-    readonly_fields = ["paused_reason"]
+    readonly_fields = fields
     show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Buyer)

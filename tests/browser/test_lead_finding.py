@@ -115,4 +115,15 @@ def test_every_list_an_account_manager_uses_fits_1366_px_with_its_figures(
             figures = budget.locator(".figures").inner_text()
             assert "100.0% accepted" in figures and "0.0% timeouts" in figures, figures
             assert "p95 ≤" in figures, figures
+    # The buyer's page and its campaign's page (settings, endpoints, caps, figures) too.
+    from buyers.models import Campaign
+
+    campaign = Campaign.objects.get(slug="budget")
+    for record in (
+        f"/admin/buyers/buyer/{campaign.buyer_id}/change/",
+        f"/admin/buyers/campaign/{campaign.pk}/change/",
+    ):
+        page.goto(record)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(OVERFLOWS) == [], record
     assert_clean(page)
