@@ -69,8 +69,16 @@ class CampaignInline(admin.TabularInline):
 
     model = Campaign
     extra = 0
-    fields = ["slug", "name", "vertical", "pricing_model", "priority", "is_active", "paused_reason"]
-    readonly_fields = fields
+    readonly_fields = [
+        "slug",
+        "name",
+        "vertical",
+        "pricing_model",
+        "priority",
+        "is_active",
+        "paused_reason",
+    ]
+    fields = readonly_fields
     show_change_link = True
     can_delete = False
 
