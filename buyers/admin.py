@@ -69,16 +69,8 @@ class CampaignInline(admin.TabularInline):
 
     model = Campaign
     extra = 0
-    readonly_fields = [
-        "slug",
-        "name",
-        "vertical",
-        "pricing_model",
-        "priority",
-        "is_active",
-        "paused_reason",
-    ]
-    fields = readonly_fields
+    fields = ("slug", "name", "vertical", "pricing_model", "priority", "is_active", "paused_reason")
+    readonly_fields = fields
     show_change_link = True
     can_delete = False
 
