@@ -96,3 +96,13 @@ def test_a_sold_leads_page_names_every_amount_in_dollars(
     assert not re.search(r"(?<![$\d.,])\b\d+\.\d{2}\b", strip_tags(page).replace("%", "")), (
         re.findall(r".{30}(?<![$\d.,])\b\d+\.\d{2}\b", strip_tags(page))
     )
+
+
+def test_publisher_list_shows_the_floor_and_a_fixed_payout_in_dollars(
+    admin_client: Client,
+) -> None:
+    from tests.factories import make_publisher
+
+    make_publisher("acme", floor=D("1"), payout_model="fixed", payout_amount=D("7.5"))
+    listing = admin_client.get("/admin/exchange/publisher/").content.decode()
+    assert ">$1.00<" in listing and "$7.50 fixed" in listing
