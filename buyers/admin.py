@@ -63,11 +63,19 @@ class BuyerCapInline(admin.TabularInline):
 
 
 class CampaignInline(admin.TabularInline):
+    """The buyer's campaigns at a glance, each a link to its own page, where it is set
+    up (rows of boxes here ran the buyer page to 1,600 px; "Add a campaign" above
+    opens the campaign form with this buyer chosen)."""
+
     model = Campaign
     extra = 0
-    fields = ["slug", "name", "vertical", "pricing_model", "priority", "is_active", "paused_reason"]
-    readonly_fields = ["paused_reason"]
+    fields = ("slug", "name", "vertical", "pricing_model", "priority", "is_active", "paused_reason")
+    readonly_fields = fields
     show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Buyer)
@@ -177,8 +185,7 @@ class CampaignAdmin(HistoryAdmin):
         "__str__",
         "buyer",
         "vertical",
-        "pricing_model",
-        "price_display",
+        "price_display",  # says fixed or bid; pricing_model is a filter
         "priority",
         "is_active",
         "paused_reason",
@@ -224,7 +231,12 @@ class CampaignAdmin(HistoryAdmin):
             "Delivery",
             {"fields": ["max_attempts", "retry_backoff", "max_timeout_rate", "max_p95_latency_ms"]},
         ),
-        ("Health now", {"fields": ["cap_usage", "circuit_status", "test_console"]}),
+        # Read-only: drawn below the endpoints and caps (change_form.html), so that the
+        # page reads buyer -> campaign -> endpoints -> caps, then how it is doing.
+        (
+            "Health now",
+            {"fields": ["cap_usage", "circuit_status", "test_console"], "classes": ["status"]},
+        ),
     ]
     readonly_fields = ["paused_reason", "cap_usage", "circuit_status", "test_console"]
 
@@ -351,7 +363,7 @@ class CampaignAdmin(HistoryAdmin):
     @admin.display(description="Price")
     def price_display(self, obj: Campaign) -> str:
         if obj.pricing_model == "fixed":
-            return f"${money_text(obj.fixed_price)}"
+            return f"${money_text(obj.fixed_price)} fixed"
         return f"bid ≥ ${money_text(obj.min_bid)}"
 
     @admin.action(description="Copy the selected campaigns (paused)", permissions=["add"])

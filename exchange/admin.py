@@ -14,7 +14,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from buyers.admin import BuyerAdmin
-from plumbing.admin_views import MintKeysMixin
+from plumbing.admin_views import MintKeysMixin, money_column, money_label
 from plumbing.history import HistoryAdmin
 
 from .models import ApiKey, InboundLog, Publisher, Vertical, VerticalField
@@ -98,7 +98,7 @@ class PublisherAdmin(MintKeysMixin, HistoryAdmin):
         "slug",
         "is_active",
         "payout_display",
-        "floor",
+        "floor_money",
         "rate_limit",
         "key_count",
     ]
@@ -179,8 +179,10 @@ class PublisherAdmin(MintKeysMixin, HistoryAdmin):
     @admin.display(description="Payout")
     def payout_display(self, obj: Publisher) -> str:
         if obj.payout_model == "fixed":
-            return f"${obj.payout_amount} fixed"
+            return f"{money_label(obj.payout_amount)} fixed"
         return f"{obj.payout_percent}% share"
+
+    floor_money = money_column("floor", "Floor")
 
     @admin.display(description="Active keys")
     def key_count(self, obj: Publisher) -> int:

@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 
 from plumbing.admin_views import (
     AdminListsMedia,
+    MoneyFieldsMixin,
     local_time,
     money_column,
     permitted_view,
@@ -70,7 +71,7 @@ class RevealForm(forms.Form):
     )
 
 
-class ReadOnlyMixin:
+class ReadOnlyMixin(MoneyFieldsMixin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

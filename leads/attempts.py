@@ -32,6 +32,7 @@ from buyers.response_rules import Answer
 from buyers.transport import OutboundResponse
 from exchange.config_cache import Config
 from plumbing.dependencies import retrying_write
+from plumbing.money import money_label
 from plumbing.pii import pii_values, scrub_text
 
 from . import claims
@@ -294,7 +295,7 @@ def _sell(
             lead,
             LeadStatus.SOLD,
             from_statuses=WALKING,
-            note=f"sold at {money(payout)}",
+            note=f"sold at {money_label(payout)} payout",
             at=now,
             sold_campaign_id=campaign.id,
             price=delivery.price,

@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from plumbing.crypto import EncryptedJSONField
-from plumbing.money import money_text
+from plumbing.money import money_label
 
 from .choices import (
     LeadStatus,
@@ -157,7 +157,7 @@ class Bid(models.Model):
         ordering = ["lead", "rank"]
 
     def __str__(self) -> str:
-        price = "" if self.price is None else money_text(self.price)
+        price = "" if self.price is None else money_label(self.price)
         return f"{self.campaign_id}: {self.outcome} {price}".strip()
 
 
@@ -359,7 +359,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {money_text(self.charge)}/{money_text(self.payout)}"
+        return f"{self.kind} {money_label(self.charge)}/{money_label(self.payout)}"
 
 
 class Return(models.Model):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -26,6 +28,43 @@ def money_column(field: str, description: str) -> Callable[[Any, Any], str]:
     show.admin_order_field = field  # type: ignore[attr-defined]
     show.__name__ = f"{field}_money"
     return show
+
+
+MONEY_PLACES = 4  # money fields keep four places (ledger precision); rates keep fewer
+
+
+def _money_field(model: Any, name: str) -> Any:
+    try:
+        field = model._meta.get_field(name)
+    except Exception:  # not a model field (a method, a related name...)
+        return None
+    if isinstance(field, models.DecimalField) and field.decimal_places == MONEY_PLACES:
+        return field
+    return None
+
+
+class MoneyFieldsMixin:
+    """Read-only pages (no change permission) show a money field as ``money_label``
+    (``$15.84``) instead of the admin's every stored place (``15.8400``): the field's
+    name is swapped for ``<name>_money``, a display made on demand."""
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)  # type: ignore[misc]
+        if self.has_change_permission(request, obj):
+            return fields  # editable: the form's own box
+        model = self.model
+        return [
+            f"{f}_money" if isinstance(f, str) and _money_field(model, f) else f for f in fields
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.endswith("_money") and not name.startswith("_"):
+            field = _money_field(getattr(self, "model", None), name[: -len("_money")])
+            if field is not None:
+                return types.MethodType(
+                    money_column(field.name, str(field.verbose_name).capitalize()), self
+                )
+        raise AttributeError(name)
 
 
 SHORT_ID_LENGTH = 8

@@ -1,7 +1,9 @@
 """An account manager sets up a buyer's campaign in a real browser without typing JSON:
 buyer, campaign, both endpoints with a credential made in place, a filter, a mapping,
 response rules, a schedule and a cap through the rule editors; then tries it in the
-test console, and the config file export round-trips through the editors."""
+test console, and the config file export round-trips through the editors. A publisher then
+posts a lead that sells to the new campaign, and the account manager finds it by the
+phone number the consumer gave."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from django.core.management import call_command
 
 from buyers.models import Campaign, Credential
 from exchange.roles import ACCOUNT_MANAGERS
-from tests.factories import make_vertical
+from leads.models import Lead
+from tests.factories import POST_LEAD, make_publisher, make_vertical
 
 from .conftest import admin_login, assert_clean
 
@@ -57,9 +60,10 @@ def editor(page: Any, name: str) -> Any:
 
 
 def test_an_account_manager_sets_up_a_campaign_without_typing_json(
-    page: Any, fake_buyer: Any
+    page: Any, fake_buyer: Any, api: Any
 ) -> None:
     make_vertical()
+    _, key = make_publisher("acme")  # a publisher already sending leads
     manager = get_user_model().objects.create_user("amy", "amy@example.com", "pw-amy-1")
     manager.is_staff = True
     manager.save()
@@ -193,6 +197,47 @@ def test_an_account_manager_sets_up_a_campaign_without_typing_json(
     document["buyers"][0]["campaigns"][0].update(filters=entry_before["filters"])
     document["buyers"][0]["campaigns"][0].update(schedule=entry_before["schedule"])
     assert document == yaml.safe_load(before)
+
+    # Open every hour of the week (through the rows again) so that the lead below sells
+    # whenever this test runs; then a publisher posts a person.
+    page.goto(f"/admin/buyers/campaign/{campaign.pk}/change/")
+    settle(page)
+    schedule = editor(page, "schedule")
+    for day in ("mon", "sat"):
+        schedule.locator(f"tr[data-day={day}] input.rule-from").fill("00:00")
+        schedule.locator(f"tr[data-day={day}] input.rule-to").fill("24:00")
+    schedule.locator("text=Mon–Fri like Monday").click()
+    schedule.locator("tr[data-day=sun] >> text=+ hours").click()
+    schedule.locator("tr[data-day=sun] input.rule-from").fill("00:00")
+    schedule.locator("tr[data-day=sun] input.rule-to").fill("24:00")
+    page.click("input[name=_continue]")
+    settle(page)
+    campaign.refresh_from_db()
+    assert campaign.schedule == {"mon-sun": "00:00-24:00"}  # the rows write it short
+    answer = api.post(
+        "/api/v1/leads",
+        {"vertical": "auto-insurance", "lead": {**POST_LEAD, "phone": "(469) 555-0187"}},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == "sold", answer.json()
+    lead = Lead.objects.get(pk=answer.json()["lead_id"])
+
+    # The account manager finds it by the phone number, written the way the caller says it.
+    page.goto("/admin/leads/lead/")
+    settle(page)
+    page.fill("#searchbar", "469 555 0187")
+    page.press("#searchbar", "Enter")
+    settle(page)
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    rows.first.locator("a.short-id").click()
+    settle(page)
+    assert str(lead.pk) in page.url
+    content = page.locator("#content").inner_text()
+    assert "Summit TX" in content or "summit-tx" in content
+    assert "$7.25" in content  # the price the new campaign's ping answer bid
     assert_clean(page)
 
 

@@ -75,3 +75,55 @@ def test_an_account_manager_finds_a_lead_by_phone_and_reads_its_ledger(
         page.wait_for_load_state("networkidle")
         assert page.evaluate(OVERFLOWS) == [], listing
     assert_clean(page)
+
+
+def test_every_list_an_account_manager_uses_fits_1366_px_with_its_figures(
+    page: Any, api: Any, buyer_server: Any, django_user_model: Any
+) -> None:
+    from reporting import rollups
+
+    market = make_market(buyer_server)
+    for n in range(3):
+        sell_lead(
+            api,
+            market,
+            f"(214) 555-{300 + n:04d}",
+            f"maximilian.alexander.{n}@example-insurance-quotes.com",
+            sub_id=f"campaign-2026-autumn-landing-page-{n:03d}",
+        )
+    rollups.refresh()
+    staff(django_user_model, "amy", ACCOUNT_MANAGERS)
+    admin_login(page, "amy", PASSWORD)
+    page.wait_for_load_state("networkidle")
+    for listing in (
+        "/admin/buyers/buyer/",
+        "/admin/buyers/campaign/",
+        "/admin/buyers/endpoint/",
+        "/admin/leads/lead/",
+        "/admin/leads/delivery/",
+        "/admin/leads/ledgerentry/",
+        "/admin/exchange/publisher/",
+        "/admin/exchange/apikey/",
+    ):
+        page.goto(listing)
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#result_list tbody tr").count() > 0, listing
+        assert page.evaluate(OVERFLOWS) == [], listing
+        if listing in ("/admin/buyers/campaign/", "/admin/buyers/endpoint/"):
+            # The operations figures beside each row: acceptance, timeouts, p95.
+            budget = page.locator("#result_list tbody tr", has_text="budget").first
+            figures = budget.locator(".figures").inner_text()
+            assert "100.0% accepted" in figures and "0.0% timeouts" in figures, figures
+            assert "p95 ≤" in figures, figures
+    # The buyer's page and its campaign's page (settings, endpoints, caps, figures) too.
+    from buyers.models import Campaign
+
+    campaign = Campaign.objects.get(slug="budget")
+    for record in (
+        f"/admin/buyers/buyer/{campaign.buyer_id}/change/",
+        f"/admin/buyers/campaign/{campaign.pk}/change/",
+    ):
+        page.goto(record)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(OVERFLOWS) == [], record
+    assert_clean(page)

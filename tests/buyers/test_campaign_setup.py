@@ -315,3 +315,24 @@ def test_the_copy_action_makes_paused_copies_with_free_slugs(
     assert [c.slug for c in copies] == ["summit-tx-copy", "summit-tx-copy-2"]
     assert not any(c.is_active for c in copies)
     assert all(c.endpoints.count() == 2 for c in copies)
+
+
+def test_the_campaign_page_reads_settings_then_endpoints_and_caps_then_figures(
+    manager: Any, campaign: Campaign
+) -> None:
+    page = manager.get(CHANGE.format(campaign.pk)).content.decode()
+    order = [
+        page.index(marker)
+        for marker in (
+            ">Pricing</h2>",
+            ">Targeting</h2>",
+            ">Delivery</h2>",
+            'id="endpoints-group"',
+            'id="caps-group"',
+            ">Health now</h2>",
+            ">Last 24 hours</h2>",
+            'class="submit-row"',
+        )
+    ]
+    assert order == sorted(order)
+    assert page.count(">Health now</h2>") == 1

@@ -76,10 +76,11 @@ def fleet(n: int) -> list[Any]:
 def test_the_buyer_list_shows_each_buyers_last_24_hours(staff: Any) -> None:
     fleet(2)
     page = staff.get("/admin/buyers/buyer/").content.decode()
-    assert "Sold 24 h" in page and "Ping p95 24 h" in page
-    assert "$25.00" in page and "$26.00" in page  # revenue net of returns
-    assert "75.0%" in page  # 3 of 4 posts accepted
-    assert "≤ 300 ms" in page  # 19th of 20 calls is in the 300 ms bucket
+    assert "Last 24 h" in page
+    assert "3 sold, $25.00" in page and "4 sold, $26.00" in page  # revenue net of returns
+    assert "75.0% accepted" in page  # 3 of 4 posts accepted
+    assert "p95 ≤ 300 ms" in page  # 19th of 20 calls is in the 300 ms bucket
+    assert "0.0% timeouts" in page
 
 
 def test_list_pages_cost_the_same_queries_for_3_rows_as_for_12(staff: Any) -> None:
@@ -104,3 +105,27 @@ def test_a_campaign_change_page_shows_its_figures(staff: Any) -> None:
     page = staff.get(f"/admin/buyers/buyer/{campaign.buyer_id}/change/").content.decode()
     assert "3 sold" in page
     assert staff.get("/admin/buyers/buyer/add/").status_code == 200
+
+
+def test_the_endpoint_list_shows_each_endpoints_calls_timeouts_and_p95(staff: Any) -> None:
+    campaign = make_campaign(make_vertical(), "summit", ping_url="https://buyer.example/ping")
+    publisher = make_publisher("acme")[0]
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for outcome, calls, bucket in (("accepted", 20, "le_50"), ("timeout", 5, "le_inf")):
+        CallHour.objects.create(
+            hour=hour,
+            vertical=campaign.vertical,
+            publisher=publisher,
+            campaign=campaign,
+            buyer=campaign.buyer,
+            kind="ping",
+            outcome=outcome,
+            calls=calls,
+            **{bucket: calls},
+        )
+    page = staff.get("/admin/buyers/endpoint/").content.decode()
+    assert "25 calls" in page
+    assert "80.0% accepted" in page and "20.0% timeouts" in page
+    assert "p95 &gt; 5000 ms" in page  # the 24th of 25 calls is past the last bound
+    page = staff.get("/admin/buyers/campaign/").content.decode()
+    assert "20.0% timeouts" in page
