@@ -24,11 +24,8 @@ import argparse
 import asyncio
 import math
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +37,15 @@ import orjson
 
 from . import report
 from .exchange import SERVERS, start_exchange
-from .procs import REPO_ROOT, BenchError, Processes, die_with_parent, free_port, wait_http
+from .procs import (
+    REPO_ROOT,
+    BenchError,
+    Processes,
+    die_with_parent,
+    free_port,
+    run_in_scratch,
+    wait_http,
+)
 from .scenario import BuyerSpec, floor_ms, ping_body
 from .stats import Step, summarise
 from .steps import SETTLE_S, CpuMark, Target, http_json
@@ -288,36 +293,18 @@ def run(opts: MixedOptions, procs: Processes, tmp: Path, say: Any = print) -> di
     return results
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in PIECES:
         PIECES[argv[0]](argv[1:])
         return 0
     opts = parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="switchyard-bench-mixed-"))
-    procs = Processes(tmp)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    code = 1
-    try:
+
+    def body(procs: Processes, tmp: Path) -> int:
         run(opts, procs, tmp, say=lambda text: print(text, flush=True))
-        code = 0
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping every process of the run", flush=True)
-        code = 130
-    except BenchError as exc:
-        print(f"\nbench failed: {exc}", flush=True)
-    finally:
-        procs.stop_all()
-        if code == 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"logs kept in {tmp}", flush=True)
-    return code
+        return 0
+
+    return run_in_scratch("switchyard-bench-mixed-", body)
 
 
 def _fleet(argv: list[str]) -> None:

@@ -29,11 +29,8 @@ import argparse
 import asyncio
 import math
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,7 +42,15 @@ import orjson
 
 from . import report
 from .exchange import SERVERS, exchange_env, start_exchange
-from .procs import REPO_ROOT, BenchError, Processes, die_with_parent, free_port, wait_http
+from .procs import (
+    REPO_ROOT,
+    BenchError,
+    Processes,
+    die_with_parent,
+    free_port,
+    run_in_scratch,
+    wait_http,
+)
 from .scenario import POST_LATENCY_MS, BuyerSpec, post_lead
 from .stats import percentile
 from .steps import SETTLE_S, CpuMark, http_json
@@ -499,36 +504,18 @@ def run(opts: PostOptions, procs: Processes, tmp: Path, say: Any = print) -> dic
     return results
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in PIECES:
         PIECES[argv[0]](argv[1:])
         return 0
     opts = parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="switchyard-bench-posts-"))
-    procs = Processes(tmp)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    code = 1
-    try:
+
+    def body(procs: Processes, tmp: Path) -> int:
         run(opts, procs, tmp, say=lambda text: print(text, flush=True))
-        code = 0
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping every process of the run", flush=True)
-        code = 130
-    except BenchError as exc:
-        print(f"\nbench failed: {exc}", flush=True)
-    finally:
-        procs.stop_all()
-        if code == 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"logs kept in {tmp}", flush=True)
-    return code
+        return 0
+
+    return run_in_scratch("switchyard-bench-posts-", body)
 
 
 # -- the pieces ---------------------------------------------------------------------

@@ -6,13 +6,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,3 +200,32 @@ def stolen_seconds() -> float:
     """CPU seconds the hypervisor has given to other guests while this one wanted them
     (``steal`` in /proc/stat), since boot: a virtual machine's cores were not its own."""
     return _machine_ticks()[7] / CLOCK_TICKS
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_in_scratch(prefix: str, body: Callable[[Processes, Path], int]) -> int:
+    """Run one bench command's ``body`` with a scratch folder and the processes it starts:
+    every process is stopped however the run ends (Ctrl-C and SIGTERM included, exit 130),
+    and the folder, with the processes' logs, is kept unless the run succeeded."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    procs = Processes(tmp)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    code = 1
+    try:
+        code = body(procs, tmp)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every process of the run", flush=True)
+        code = 130
+    except BenchError as exc:
+        print(f"\nbench failed: {exc}", flush=True)
+    finally:
+        procs.stop_all()
+        if code == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"logs kept in {tmp}", flush=True)
+    return code

@@ -4,17 +4,13 @@ each rate, measure posts, print the tables and write ``bench/results/latest.json
 from __future__ import annotations
 
 import argparse
-import shutil
-import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from . import report, summary
 from .exchange import SERVERS, RunningExchange, start_exchange
-from .procs import BenchError, Processes, free_port, wait_http
+from .procs import BenchError, Processes, free_port, run_in_scratch, wait_http
 from .scenario import floor_ms
 from .stats import Step, skipped_step
 from .steps import Options, Target, probe, run_posts, run_step
@@ -91,31 +87,9 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
-    procs = Processes(tmp)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    code = 1
-    try:
-        code = _run(opts, procs, tmp)
-    except KeyboardInterrupt:
-        say("\ninterrupted; stopping every process of the run")
-        code = 130
-    except BenchError as exc:
-        say(f"\nbench failed: {exc}")
-    finally:
-        procs.stop_all()
-        if code == 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            say(f"logs kept in {tmp}")
-    return code
+    return run_in_scratch("switchyard-bench-", lambda procs, tmp: _run(opts, procs, tmp))
 
 
 def _run(opts: Options, procs: Processes, tmp: Path) -> int:
