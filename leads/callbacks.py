@@ -84,13 +84,19 @@ def queue_callback(
         payload["price"] = money(lead.payout)
     else:
         payload["reasons"] = list(lead.reasons)
+    return owe_callback(lead, payload, event=event)
+
+
+def owe_callback(lead: Lead, payload: dict[str, Any], **cause: Any) -> PublisherCallback:
+    """The outbox row that owes the publisher ``payload`` about ``lead`` (``cause``: the
+    status ``event`` or the ``disposition`` it reports), sent after commit."""
     callback = PublisherCallback.objects.create(
-        event=event,
         lead=lead,
         publisher_id=lead.publisher_id,
         payload=payload,
         max_attempts=MAX_ATTEMPTS,
         next_attempt_at=timezone.now(),
+        **cause,
     )
     schedule_callback(callback.pk)
     return callback

@@ -30,10 +30,10 @@ from django.utils import timezone
 from buyers.models import Campaign
 from exchange.models import Publisher
 
-from .callbacks import MAX_ATTEMPTS, schedule_callback
+from .callbacks import owe_callback
 from .choices import LeadStatus
 from .ledger import money
-from .models import Disposition, Lead, PostbackReceipt, PostbackSecret, PublisherCallback
+from .models import Disposition, Lead, PostbackReceipt, PostbackSecret
 
 SIGNATURE_PARAM = "sig"
 
@@ -120,15 +120,7 @@ def _forward(lead: Lead, disposition: Disposition) -> None:
     }
     if disposition.value is not None:
         payload["value"] = money(disposition.value)
-    callback = PublisherCallback.objects.create(
-        disposition=disposition,
-        lead=lead,
-        publisher_id=lead.publisher_id,
-        payload=payload,
-        max_attempts=MAX_ATTEMPTS,
-        next_attempt_at=timezone.now(),
-    )
-    schedule_callback(callback.pk)
+    owe_callback(lead, payload, disposition=disposition)
 
 
 def _iso(at: datetime) -> str:
