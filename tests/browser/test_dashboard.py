@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from reporting import rollups
 from tests.reporting.traffic import build_market, send
@@ -28,9 +29,14 @@ def under_csp(page: Any) -> list[str]:
     violations: list[str] = []
 
     def add_policy(route: Any) -> None:
-        response = route.fetch()
-        headers = {**response.headers, "content-security-policy": CSP}
-        route.fulfill(response=response, headers=headers)
+        try:
+            response = route.fetch()
+            headers = {**response.headers, "content-security-policy": CSP}
+            route.fulfill(response=response, headers=headers)
+        except PlaywrightError:
+            # The page moved on (a navigation, or the test's end closing it) while this
+            # request was in flight: there is no one left to serve it to.
+            pass
 
     page.route("**/*", add_policy)
     page.on(
